@@ -1,0 +1,117 @@
+"""The `pinpipe` command: wires verbs to the parts; each verb group lives in its own module here."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import click
+import typer
+
+from pinpipe import __version__
+from pinpipe.cli import _common
+from pinpipe.cli import api as api_cli
+from pinpipe.cli import batch as batch_cli
+from pinpipe.cli import demo as demo_cli
+from pinpipe.cli import emulate as emulate_cli
+from pinpipe.cli import insights as insights_cli
+from pinpipe.cli import report as report_cli
+from pinpipe.cli import sink as sink_cli
+from pinpipe.cli import source as source_cli
+from pinpipe.cli import stream as stream_cli
+from pinpipe.errors import PinpipeError
+
+app = typer.Typer(
+    name="pinpipe",
+    help="Pinterest-style posting events to clean tables and insights: batch and streaming, embedded or at scale.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+    rich_markup_mode="rich",
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"pinpipe {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    home: Annotated[
+        Path | None, typer.Option("--home", help="PINPIPE_HOME: where the embedded defaults write.")
+    ] = None,
+    prefix: Annotated[str | None, typer.Option("--prefix", help="PINPIPE_PREFIX: names topics.")] = None,
+    config: Annotated[
+        Path | None, typer.Option("--config", help="A pinpipe.toml to read (default ./pinpipe.toml).")
+    ] = None,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
+    ] = False,
+) -> None:
+    if config is not None:
+        os.environ["PINPIPE_CONFIG"] = str(config)
+    ctx.obj = _common.Globals(home=home, prefix=prefix, debug=debug)
+
+
+config_app = typer.Typer(help="Show the effective configuration.", no_args_is_help=True)
+
+
+@config_app.command("show")
+def config_show(ctx: typer.Context) -> None:
+    """Print the effective settings (defaults < pinpipe.toml < PINPIPE_* < flags), secrets masked."""
+    settings = _common.settings(ctx)
+    table = _common.key_value_table("pinpipe settings", settings.masked())
+    _common.console().print(table)
+
+
+app.add_typer(config_app, name="config")
+app.add_typer(source_cli.app, name="source")
+app.command("api")(api_cli.api)
+app.add_typer(emulate_cli.app, name="emulate")
+app.add_typer(sink_cli.app, name="sink")
+app.add_typer(stream_cli.app, name="stream")
+app.add_typer(batch_cli.app, name="batch")
+app.add_typer(insights_cli.app, name="insights")
+app.command("report")(report_cli.report)
+app.command("demo")(demo_cli.demo)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI: known errors print one line on stderr and exit non-zero; --debug re-raises."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args
+    command = typer.main.get_command(app)
+    try:
+        command.main(args=args, prog_name="pinpipe", standalone_mode=False)
+        return 0
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except click.Abort:
+        typer.echo("aborted", err=True)
+        return 130
+    except KeyboardInterrupt:
+        typer.echo("interrupted", err=True)
+        return 130
+    except PinpipeError as exc:
+        if debug:
+            raise
+        typer.echo(f"error: {exc}", err=True)
+        return exc.exit_code
+    except Exception as exc:
+        if debug:
+            raise
+        typer.echo(f"error: {type(exc).__name__}: {exc} (run with --debug for the traceback)", err=True)
+        return 1
+
+
+def run() -> None:
+    sys.exit(main())

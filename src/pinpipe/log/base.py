@@ -1,0 +1,122 @@
+"""The event log contract every backend keeps (embedded SQLite, Kafka, Kinesis).
+
+Small on purpose: producers append batches and get positions back; consumers read a group's share
+of partitions from positions they commit. Offsets are dense per (topic, partition) from 0 on the
+embedded log and Kafka; on Kinesis the (large, increasing, non-dense) sequence number plays the
+role, so consumers must never assume ``next = offset + 1`` without asking the backend.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+from pinpipe.errors import PinpipeError
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class TopicPartition:
+    topic: str
+    partition: int
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One record as read back: its position, its log timestamp (UTC ms, set at append) and bytes."""
+
+    topic: str
+    partition: int
+    offset: int
+    timestamp_ms: int
+    value: bytes
+    key: bytes | None = None
+
+    @property
+    def tp(self) -> TopicPartition:
+        return TopicPartition(self.topic, self.partition)
+
+
+@dataclass(frozen=True, slots=True)
+class OutRecord:
+    """One record to append; ``partition`` None lets the backend choose (by key, else spread)."""
+
+    value: bytes
+    key: bytes | None = None
+    partition: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Appended:
+    """Where an appended record landed; ``offset`` is the sequence number on Kinesis."""
+
+    partition: int
+    offset: int
+
+
+class UnknownTopicError(PinpipeError):
+    """The topic/stream does not exist; the gateway answers 404 (40401)."""
+
+    def __init__(self, topic: str) -> None:
+        super().__init__(f"topic {topic!r} not found", hint="list topics with GET /topics")
+        self.topic = topic
+
+
+class InvalidPartitionError(PinpipeError):
+    """A record asked for a partition the topic does not have."""
+
+
+@runtime_checkable
+class LogConsumer(Protocol):
+    """A member of a consumer group: reads its assigned partitions from committed positions."""
+
+    def poll(self, max_records: int = 1000, timeout_s: float = 1.0) -> list[Record]:
+        """Up to ``max_records`` in offset order per partition; empty after ``timeout_s`` of nothing."""
+        ...
+
+    def commit(self, positions: Mapping[TopicPartition, int]) -> None:
+        """Durably store, for each partition, the position of the NEXT record to read."""
+        ...
+
+    def seek(self, tp: TopicPartition, offset: int) -> None:
+        """Read ``tp`` from ``offset`` on (used by jobs that keep their positions elsewhere)."""
+        ...
+
+    def assignment(self) -> set[TopicPartition]: ...
+
+    def lag(self) -> dict[TopicPartition, int]:
+        """Records behind the end per assigned partition (0 = caught up; Kinesis: 0 or 1)."""
+        ...
+
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class EventLog(Protocol):
+    """A durable, partitioned, ordered log. ``append`` returning means durable (a 200 depends on it)."""
+
+    url: str
+
+    def append(self, topic: str, records: Sequence[OutRecord]) -> list[Appended]:
+        """Append all or nothing; one :class:`Appended` per record, in order."""
+        ...
+
+    def topics(self) -> dict[str, int]:
+        """Every topic and its partition count."""
+        ...
+
+    def create_topic(self, topic: str, partitions: int = 1) -> None:
+        """Create ``topic`` unless it exists (then do nothing)."""
+        ...
+
+    def delete_topic(self, topic: str) -> None: ...
+
+    def end_offsets(self, topic: str) -> dict[int, int]:
+        """Per partition, the position the next appended record will get."""
+        ...
+
+    def consumer(self, group: str, topics: Sequence[str]) -> LogConsumer:
+        """Join consumer group ``group`` for ``topics``; starts at committed positions, else the earliest."""
+        ...
+
+    def close(self) -> None: ...

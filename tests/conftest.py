@@ -1,0 +1,94 @@
+"""Shared fixtures: a fresh PINPIPE_HOME per test, and real servers started once per session."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests import services
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh PINPIPE_HOME; PINPIPE_* from the developer's shell never leak into a test."""
+    for key in list(os.environ):
+        if key.startswith("PINPIPE_"):
+            monkeypatch.delenv(key)
+    monkeypatch.chdir(tmp_path)
+    path = tmp_path / "pinpipe-home"
+    monkeypatch.setenv("PINPIPE_HOME", str(path))
+    return path
+
+
+@pytest.fixture(scope="session")
+def mariadb_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[services.Server]:
+    server = services.start_mariadb(tmp_path_factory.mktemp("mariadb"))
+    yield server
+    assert server.proc is not None
+    services.stop(server.proc)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[services.Server]:
+    base = services.postgres_base()
+    server = services.start_postgres(base)
+    yield server
+    services.stop_postgres(base)
+
+
+@pytest.fixture(scope="session")
+def tansu(tmp_path_factory: pytest.TempPathFactory) -> Iterator[services.Server]:
+    """A Kafka-protocol broker; ``tansu.url`` is ``kafka://127.0.0.1:PORT``."""
+    server = services.start_tansu(tmp_path_factory.mktemp("tansu"))
+    yield server
+    assert server.proc is not None
+    services.stop(server.proc)
+
+
+@pytest.fixture(scope="session")
+def moto_server() -> Iterator[str]:
+    """moto server (S3, Kinesis) in this process; yields its endpoint URL."""
+    try:
+        from moto.server import ThreadedMotoServer
+    except ImportError:
+        services.unavailable("moto server", "pip install 'moto[server]'")
+    port = services.free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    yield f"http://127.0.0.1:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def aws_env(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Point boto3/s3fs/deltalake (and any subprocess) at moto, the way users point them at AWS."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
+    monkeypatch.setenv("AWS_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_ALLOW_HTTP", "true")
+    return moto_server
+
+
+@pytest.fixture(scope="session")
+def spark() -> Iterator[object]:
+    """One local Spark session for the whole run (a session costs 7-11 s to start)."""
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError:
+        services.unavailable("PySpark", "pip install 'pinpipe[spark]'")
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    session = (
+        SparkSession.builder.master("local[2]")
+        .appName("pinpipe-tests")
+        .config("spark.ui.enabled", "false")
+        .config("spark.sql.shuffle.partitions", "2")
+        .config("spark.sql.session.timeZone", "UTC")
+        .getOrCreate()
+    )
+    yield session
+    session.stop()
