@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
@@ -51,7 +52,9 @@ class Settings(BaseSettings):
     api_url: str = Field("http://127.0.0.1:8000", description="Gateway the emulators post to.")
     api_host: str = Field("127.0.0.1", description="Address `pinpipe api` binds.")
     api_port: int = Field(8000, description="Port `pinpipe api` binds.")
-    api_keys: list[SecretStr] = Field(default_factory=list, description="Comma-separated API keys.")
+    api_keys: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=list, description="Comma-separated API keys."
+    )
     partitions: int = Field(1, ge=1, le=1024, description="Partitions/shards for topics created by pinpipe.")
     log_retention_hours: float = Field(168.0, gt=0, description="Embedded log: keep records this long.")
     spark_master: str = Field("local[*]", description="Spark master URL for --engine spark.")
