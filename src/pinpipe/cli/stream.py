@@ -1,15 +1,69 @@
-"""`pinpipe stream run`: the streaming job."""
+"""`pinpipe stream run`: the streaming job (the streams → warehouse/stream, exactly once)."""
 
 from __future__ import annotations
 
+from enum import StrEnum
+from typing import Annotated
+
 import typer
 
-from pinpipe.cli._common import not_built
+from pinpipe.cli._common import err_console, settings
 
 app = typer.Typer(help="Clean the streams continuously into Delta tables, exactly once.", no_args_is_help=True)
 
 
+class Engine(StrEnum):
+    PYTHON = "python"
+    SPARK = "spark"
+
+
 @app.command("run")
-def run(ctx: typer.Context) -> None:
-    """Consume the streams into warehouse/stream."""
-    not_built("stream run", 7)
+def run(
+    ctx: typer.Context,
+    until_idle: Annotated[
+        bool, typer.Option("--until-idle", help="Stop once every partition is caught up (else run until Ctrl-C).")
+    ] = False,
+    engine: Annotated[
+        Engine, typer.Option("--engine", help="python (micro-batches) or spark (Structured Streaming).")
+    ] = Engine.PYTHON,
+    max_batch_records: Annotated[
+        int, typer.Option("--max-batch-records", min=1, help="Records per micro-batch at most.")
+    ] = 20_000,
+    max_batch_ms: Annotated[
+        int, typer.Option("--max-batch-ms", min=1, help="Close a micro-batch this long after its first record.")
+    ] = 250,
+    quiet: Annotated[bool, typer.Option("--quiet", help="No live status line on stderr.")] = False,
+) -> None:
+    """Consume the streams into warehouse/stream/{pin,geo,user}; bad records go to warehouse/dead_letter.
+
+    SIGTERM or Ctrl-C finishes and commits the batch in hand, then exits.
+    """
+    config = settings(ctx)
+    if engine is Engine.SPARK:
+        from pinpipe.stream.spark import SparkStreamOptions, run_spark_stream
+
+        summary = run_spark_stream(
+            config, SparkStreamOptions(until_idle=until_idle, max_files_per_trigger=None, trigger_ms=max_batch_ms)
+        )
+        err_console().print(
+            f"stream (spark): {summary.batches} micro-batches, {summary.written:,} rows written, "
+            f"{summary.dead_letters:,} dead letters"
+        )
+        return
+
+    from pinpipe.stream.engine import StreamJob, StreamOptions
+
+    job = StreamJob(
+        config,
+        StreamOptions(
+            max_batch_records=max_batch_records, max_batch_ms=max_batch_ms, until_idle=until_idle, status=not quiet
+        ),
+    )
+    summary = job.run()
+    p50, p99 = summary.latency.percentile(50), summary.latency.percentile(99)
+    latency = "" if p50 is None else f", latency p50 {p50:,.0f} ms p99 {p99:,.0f} ms"
+    err_console().print(
+        f"stream: {summary.records:,} records in {summary.seconds:.1f} s ({summary.rate():,.0f}/s): "
+        f"{summary.written:,} rows written, {summary.duplicates:,} duplicates, "
+        f"{summary.dead_letters:,} dead letters{latency}"
+    )

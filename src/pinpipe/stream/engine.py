@@ -1,0 +1,400 @@
+"""The Python stream job: the streams → micro-batches → shared cleaning → Delta, exactly once.
+
+One loop, one thread, one consumer:
+
+1. **start-up**: open (or create) ``warehouse/stream/{pin,geo,user}`` and ``warehouse/dead_letter``,
+   rebuild each table's set of ``ind``, read each partition's stored position from the tables' app
+   transactions and seek the consumer right after it;
+2. **collect** a micro-batch: poll until ``max_batch_records`` or ``max_batch_ms`` after its first
+   record; drop any record at or below the position this job holds for its partition;
+3. **decode** (base64 layers, see :mod:`.decode`) and **clean** with the shared definition; records
+   that do not fit go to the dead letters with their reason;
+4. **commit**, in this order: the dead letters (own app ids), then each stream table (rows not yet in
+   the table, plus one app transaction per partition covered); then the consumer-group offsets, only
+   as a monitoring hint — the tables are the truth.
+
+Why dead letters first: the stream tables decide where a restart resumes. If the job dies between the
+two commits, the records are read again, the dead letters they produce are dropped by the dead-letter
+table's own stored position, and the rows are written. The other order could lose dead letters.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from pinpipe.clean.schema import CLEAN_SCHEMAS, DEAD_LETTER_SCHEMA
+from pinpipe.log import EventLog, Record, TopicPartition, ensure_topics, open_log
+from pinpipe.settings import TABLES, Settings
+from pinpipe.stream.cleaning import MicroBatchCleaner, Rejected
+from pinpipe.stream.decode import DecodeError, row_text
+from pinpipe.stream.metrics import LatencyHistogram, StatusLine, StreamMetrics, stream_metrics
+from pinpipe.stream.positions import INT64_MAX, PositionCodec, Stored, codec_for, resume_offsets
+from pinpipe.stream.table import DeltaSink, Upkeep
+
+GROUP = "pinpipe-stream"
+DEAD_LETTER_SOURCE = "stream"
+DEAD_LETTER_VALUE_LIMIT = 100_000  # characters of a bad record kept in dead_letter
+
+
+@dataclass
+class StreamOptions:
+    """How the job batches and when it stops."""
+
+    max_batch_records: int = 20_000
+    max_batch_ms: int = 250
+    until_idle: bool = False
+    status: bool = True
+    poll_records: int = 5_000
+    upkeep: Upkeep = field(default_factory=Upkeep)
+
+
+@dataclass
+class StreamSummary:
+    """What one run did; ``latency`` holds every record's ack → visible age."""
+
+    records: int = 0
+    written: int = 0
+    duplicates: int = 0
+    dead_letters: int = 0
+    batches: int = 0
+    commits: int = 0
+    seconds: float = 0.0
+    latency: LatencyHistogram = field(default_factory=LatencyHistogram)
+    batch_latency_ms: list[int] = field(default_factory=list)
+
+    def rate(self) -> float:
+        return self.records / self.seconds if self.seconds > 0 else 0.0
+
+
+def warehouse_table(settings: Settings, name: str) -> str:
+    """``<warehouse_url>/<name>`` as a URI deltalake opens (``file://`` becomes a plain path)."""
+    base = str(settings.warehouse_url).rstrip("/")
+    uri = f"{base}/{name}"
+    return uri[len("file://") :] if uri.startswith("file://") else uri
+
+
+class StreamJob:
+    """The stream job; :meth:`run` blocks until stopped (or idle with ``until_idle``)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        options: StreamOptions | None = None,
+        *,
+        log: EventLog | None = None,
+        metrics: StreamMetrics | None = None,
+        on_commit: Callable[[StreamSummary], None] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.options = options or StreamOptions()
+        self._own_log = log is None
+        assert settings.stream_log_url is not None
+        self.log = log if log is not None else open_log(settings.stream_log_url, settings)
+        self.codec: PositionCodec = codec_for(settings.stream_log_url)
+        self.metrics = metrics or stream_metrics()
+        self.on_commit = on_commit
+        self.kinds: dict[str, str] = {settings.stream(kind): kind for kind in TABLES}
+        self.summary = StreamSummary()
+        self._stop = threading.Event()
+        self._status = StatusLine(enabled=self.options.status)
+
+    # ------------------------------------------------------------------ control
+
+    def stop(self) -> None:
+        """Finish and commit the batch in hand, then return from :meth:`run` (any thread, signals)."""
+        self._stop.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    @contextlib.contextmanager
+    def _signals(self) -> Iterator[None]:
+        """SIGTERM and Ctrl-C ask for a graceful stop; a second Ctrl-C interrupts at once."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+
+        def graceful(signum: int, frame: object) -> None:
+            if self._stop.is_set() and signum == signal.SIGINT:
+                raise KeyboardInterrupt
+            self.stop()
+
+        previous = {sig: signal.signal(sig, graceful) for sig in (signal.SIGTERM, signal.SIGINT)}
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+    # ------------------------------------------------------------------ start-up
+
+    def _open(self) -> None:
+        settings = self.settings
+        streams = list(self.kinds)
+        ensure_topics(self.log, streams, settings.partitions)
+        upkeep = self.options.upkeep
+        self.tables: dict[str, DeltaSink] = {
+            kind: DeltaSink(warehouse_table(settings, f"stream/{kind}"), CLEAN_SCHEMAS[kind], self.codec, upkeep=upkeep)
+            for kind in TABLES
+        }
+        self.dead = DeltaSink(
+            warehouse_table(settings, "dead_letter"),
+            DEAD_LETTER_SCHEMA,
+            self.codec,
+            role="dead_letter",
+            key=None,
+            upkeep=upkeep,
+        )
+        self.cleaner = MicroBatchCleaner()
+        self.consumer = self.log.consumer(GROUP, streams)
+        # Where this job stands per partition: the stream table's stored position (rows) and the
+        # dead-letter table's (its dead letters). Records at or below are already applied.
+        self.held: dict[TopicPartition, Stored | None] = {}
+        self.held_dead: dict[TopicPartition, Stored | None] = {}
+        partitions = self.log.topics()
+        for stream, kind in self.kinds.items():
+            for p in range(partitions.get(stream, 0)):
+                tp = TopicPartition(stream, p)
+                self.held[tp] = self.tables[kind].stored(tp)
+                self.held_dead[tp] = self.dead.stored(tp)
+        seeks = resume_offsets(self.held, self.codec)
+        for tp in self.held:
+            if tp in seeks:
+                self.consumer.seek(tp, seeks[tp])
+            elif self.codec.dense:
+                self.consumer.seek(tp, 0)  # nothing stored: the table is rebuilt from the log's start
+
+    def _close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.consumer.close()
+        with contextlib.suppress(Exception):
+            self.cleaner.close()
+        if self._own_log:
+            with contextlib.suppress(Exception):
+                self.log.close()
+
+    # ------------------------------------------------------------------ the loop
+
+    def run(self) -> StreamSummary:
+        """Consume until stopped; with ``until_idle``, until every partition is caught up."""
+        started = time.monotonic()
+        with self._signals():
+            self._open()
+            try:
+                idle_polls = 0
+                while not self.stopping:
+                    batch = self._collect()
+                    if batch:
+                        idle_polls = 0
+                        self._apply(batch)
+                    else:
+                        idle_polls += 1
+                    self.summary.seconds = time.monotonic() - started
+                    lag = self._lag() if (self._status.enabled or not batch) else None
+                    self._status.maybe_print(lag, self.summary.records)
+                    if self.options.until_idle and not batch and idle_polls >= 2 and lag == 0:
+                        break
+            finally:
+                self.summary.seconds = time.monotonic() - started
+                self._status.maybe_print(None, self.summary.records, force=self.summary.records > 0)
+                self._status.close()
+                self._close()
+        return self.summary
+
+    def _lag(self) -> int | None:
+        """Total records behind; None while the log has not assigned partitions (Kafka group join)."""
+        try:
+            per_partition = self.consumer.lag()
+        except Exception:
+            return None
+        if not per_partition:
+            return None
+        by_stream: dict[str, int] = defaultdict(int)
+        for tp, n in per_partition.items():
+            by_stream[tp.topic] += n
+        for stream, n in by_stream.items():
+            self.metrics.lag.labels(stream=stream).set(n)
+        return sum(per_partition.values())
+
+    def _collect(self) -> list[Record]:
+        """One micro-batch: up to ``max_batch_records``, at most ``max_batch_ms`` after its first record."""
+        options = self.options
+        out: list[Record] = []
+        deadline: float | None = None
+        while len(out) < options.max_batch_records:
+            if deadline is None:
+                timeout = min(options.max_batch_ms / 1000, 0.5)
+            else:
+                timeout = deadline - time.monotonic()
+                if timeout <= 0:
+                    break
+            records = self.consumer.poll(min(options.poll_records, options.max_batch_records - len(out)), timeout)
+            if records:
+                out.extend(self._fresh(records))
+                if deadline is None:
+                    deadline = time.monotonic() + options.max_batch_ms / 1000
+            elif deadline is None or self.stopping:
+                break
+        return out
+
+    def _fresh(self, records: list[Record]) -> list[Record]:
+        """Drop records this job already holds (at or below the stored position of their partition)."""
+        out = []
+        last: dict[TopicPartition, int] = {}
+        for rec in records:
+            tp = rec.tp
+            if tp not in last:
+                if tp not in self.held:  # a partition added after start-up
+                    self.held[tp] = self.tables[self.kinds[tp.topic]].stored(tp)
+                    self.held_dead[tp] = self.dead.stored(tp)
+                held = self.held[tp]
+                last[tp] = -1 if held is None else held.offset
+            if rec.offset > last[tp]:
+                out.append(rec)
+                last[tp] = rec.offset
+        return out
+
+    def _apply(self, batch: list[Record]) -> None:
+        """Clean, dedupe and commit one micro-batch (dead letters first, then the stream tables)."""
+        by_kind: dict[str, list[Record]] = defaultdict(list)
+        for rec in batch:
+            by_kind[self.kinds[rec.topic]].append(rec)
+        rows: dict[str, pa.Table] = {}
+        rejected: list[Rejected] = []
+        for kind, records in by_kind.items():
+            good: list[Record] = []
+            texts: list[str] = []
+            for rec in records:
+                try:
+                    texts.append(row_text(rec.value))
+                    good.append(rec)
+                except DecodeError as exc:
+                    rejected.append(Rejected(rec, str(exc)))
+            clean, bad = self.cleaner.clean(kind, good, texts) if good else (CLEAN_SCHEMAS[kind].empty_table(), [])
+            rejected.extend(bad)
+            rows[kind] = self._new_rows(kind, clean)
+
+        commit_s = 0.0
+        fresh_dead = [r for r in rejected if _above(r.record, self.held_dead.get(r.record.tp))]
+        if fresh_dead:
+            spans = _spans(r.record for r in fresh_dead)
+            commit_s += self.dead.commit(self._dead_letter_rows(fresh_dead), spans)
+            self.metrics.commits.labels(table="dead_letter").inc()
+            for tp in spans:
+                self.held_dead[tp] = self.dead.expected[tp]
+        for kind, records in by_kind.items():
+            spans = _spans(records)
+            elapsed = self.tables[kind].commit(rows[kind], spans)
+            self.metrics.commits.labels(table=f"stream/{kind}").inc()
+            self.metrics.commit_seconds.labels(table=f"stream/{kind}").observe(elapsed)
+            commit_s += elapsed
+            for tp in spans:
+                self.held[tp] = self.tables[kind].expected[tp]
+        visible_ms = time.time_ns() // 1_000_000
+        self._after_commit(batch, by_kind, rows, [r.record for r in rejected], visible_ms)
+
+    def _new_rows(self, kind: str, clean: pa.Table) -> pa.Table:
+        """Rows whose ``ind`` the table does not hold yet (the cleaning already deduped the batch)."""
+        known = self.tables[kind].keys
+        if clean.num_rows == 0 or not known:
+            return clean
+        return clean.filter(pa.array([ind not in known for ind in clean["ind"].to_pylist()], pa.bool_()))
+
+    def _dead_letter_rows(self, rejected: list[Rejected]) -> pa.Table:
+        now = datetime.now(UTC)
+        return pa.table(
+            {
+                "source": [DEAD_LETTER_SOURCE] * len(rejected),
+                "topic": [r.record.topic for r in rejected],
+                "partition": [r.record.partition for r in rejected],
+                "offset": [_dead_letter_offset(r.record.offset) for r in rejected],
+                "value": [_raw_text(r.record.value) for r in rejected],
+                "reason": [_reason(r) for r in rejected],
+                "time": [now] * len(rejected),
+            },
+            schema=DEAD_LETTER_SCHEMA,
+        )
+
+    def _after_commit(
+        self,
+        batch: list[Record],
+        by_kind: dict[str, list[Record]],
+        rows: dict[str, pa.Table],
+        dead_records: list[Record],
+        visible_ms: int,
+    ) -> None:
+        """Metrics, latency, consumer-group offsets (a monitoring hint only)."""
+        ages = pc.subtract(pa.scalar(visible_ms, pa.int64()), pa.array([r.timestamp_ms for r in batch], pa.int64()))
+        oldest = int(pc.max(ages).as_py())
+        summary = self.summary
+        summary.records += len(batch)
+        summary.batches += 1
+        summary.dead_letters += len(dead_records)
+        summary.latency.observe(ages)
+        summary.batch_latency_ms.append(oldest)
+        self.metrics.batch_latency.observe(oldest / 1000)
+        self.metrics.last_commit.set(visible_ms / 1000)
+        self._status.observe(len(batch), ages)
+        dead_by_stream: dict[str, int] = defaultdict(int)
+        for rec in dead_records:
+            dead_by_stream[rec.topic] += 1
+        for kind, records in by_kind.items():
+            stream = self.settings.stream(kind)
+            written = rows[kind].num_rows
+            summary.written += written
+            self.metrics.records.labels(stream=stream, outcome="written").inc(written)
+            self.metrics.records.labels(stream=stream, outcome="dead_letter").inc(dead_by_stream[stream])
+            self.metrics.records.labels(stream=stream, outcome="duplicate").inc(
+                len(records) - written - dead_by_stream[stream]
+            )
+        summary.duplicates = summary.records - summary.written - summary.dead_letters
+        summary.commits = sum(t.commits for t in self.tables.values()) + self.dead.commits
+        if self.codec.dense:
+            with contextlib.suppress(Exception):
+                self.consumer.commit({tp: rec.offset + 1 for tp, rec in _last_per_partition(batch).items()})
+        if self.on_commit is not None:
+            self.on_commit(summary)
+
+
+def _above(record: Record, held: Stored | None) -> bool:
+    return held is None or record.offset > held.offset
+
+
+def _spans(records: Iterator[Record] | list[Record]) -> dict[TopicPartition, tuple[int, int]]:
+    """Per partition, the (first, last) offset of ``records`` (which are in offset order per partition)."""
+    out: dict[TopicPartition, tuple[int, int]] = {}
+    for rec in records:
+        tp = rec.tp
+        first = out[tp][0] if tp in out else rec.offset
+        out[tp] = (first, rec.offset)
+    return out
+
+
+def _last_per_partition(batch: list[Record]) -> dict[TopicPartition, Record]:
+    return {rec.tp: rec for rec in batch}
+
+
+def _dead_letter_offset(offset: int) -> int | None:
+    """dead_letter.offset is int64; a Kinesis sequence number beyond it is kept in the reason instead."""
+    return offset if offset <= INT64_MAX else None
+
+
+def _reason(rejected: Rejected) -> str:
+    if rejected.record.offset > INT64_MAX:
+        return f"{rejected.reason} [sequence number {rejected.record.offset}]"
+    return rejected.reason
+
+
+def _raw_text(value: bytes) -> str:
+    return value.decode("utf-8", errors="replace")[:DEAD_LETTER_VALUE_LIMIT]
