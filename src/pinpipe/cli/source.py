@@ -15,9 +15,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from pinpipe.cli._common import console, err_console, settings
+from pinpipe.errors import ValidationError
 from pinpipe.source import collect, load, open_engine, populate
 from pinpipe.source.db import describe
 from pinpipe.source.generator import DEFAULT_ROWS, DEFAULT_SEED
+from pinpipe.source.populate import ensure_empty
 from pinpipe.source.stats import SourceStats
 
 app = typer.Typer(help="The source database (plays the original system's RDS MySQL).", no_args_is_help=True)
@@ -31,13 +33,17 @@ DbOption = Annotated[
 @app.command("init")
 def init(
     ctx: typer.Context,
-    rows: Annotated[int, typer.Option("--rows", min=0, help="Events to generate.")] = DEFAULT_ROWS,
+    rows: Annotated[int, typer.Option("--rows", help="Events to generate.")] = DEFAULT_ROWS,
     seed: Annotated[int, typer.Option("--seed", help="Same seed, same rows.")] = DEFAULT_SEED,
     db: DbOption = None,
     replace: Annotated[bool, typer.Option("--replace", help="Drop the tables' rows first.")] = False,
 ) -> None:
     """Create the three tables and fill them with generated events shaped like the real data."""
+    if rows < 0:
+        raise ValidationError(f"--rows must be >= 0, got {rows}")
     engine = open_engine(settings(ctx, source_url=db).source_url or "")
+    if not replace:
+        ensure_empty(engine)  # before the progress bar, so a refusal is one clean line
     started = time.monotonic()
     columns = (
         TextColumn("generating events"),
@@ -47,7 +53,9 @@ def init(
         TimeRemainingColumn(),
     )
     try:
-        with Progress(*columns, console=err_console(), transient=True) as progress:
+        with Progress(
+            *columns, console=err_console(), transient=True, disable=not err_console().is_terminal
+        ) as progress:
             task = progress.add_task("events", total=rows)
             written = populate(engine, rows, seed, replace=replace, on_progress=lambda n: progress.advance(task, n))
     finally:

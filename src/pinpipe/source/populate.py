@@ -11,10 +11,21 @@ from collections.abc import Callable
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from pinpipe.errors import PinpipeError
+from pinpipe.errors import PinpipeError, ValidationError
 from pinpipe.source.db import create_tables, describe, row_counts, unavailable
 from pinpipe.source.generator import DEFAULT_CHUNK, DEFAULT_ROWS, DEFAULT_SEED, generate
 from pinpipe.source.schema import geolocation_data, pinterest_data, user_data
+
+
+def ensure_empty(engine: Engine) -> None:
+    """Refuse a database whose tables hold rows: two datasets mixed would clash on ``ind``."""
+    filled = {kind: n for kind, n in row_counts(engine).items() if n}
+    if filled:
+        counts = ", ".join(f"{n:,} {kind} rows" for kind, n in filled.items())
+        raise PinpipeError(
+            f"source database {describe(engine)} is not empty ({counts})",
+            hint="pass --replace to drop and regenerate it",
+        )
 
 
 def populate(
@@ -32,15 +43,9 @@ def populate(
     ``ind``s and meaningless statistics) unless ``replace`` drops them first.
     """
     if rows < 0:
-        raise PinpipeError(f"--rows must be >= 0, got {rows}")
+        raise ValidationError(f"rows must be >= 0, got {rows}")
     if not replace:
-        filled = {kind: n for kind, n in row_counts(engine).items() if n}
-        if filled:
-            counts = ", ".join(f"{n:,} {kind} rows" for kind, n in filled.items())
-            raise PinpipeError(
-                f"source database {describe(engine)} is not empty ({counts})",
-                hint="pass --replace to drop and regenerate it",
-            )
+        ensure_empty(engine)
     create_tables(engine, replace=replace)
     written = 0
     try:
