@@ -1,0 +1,587 @@
+"""The Kafka event log: any Kafka-protocol broker (Apache Kafka, MSK, Confluent, Redpanda, Tansu) via confluent-kafka.
+
+``kafka://host:9092[,host2:9092]`` names the bootstrap servers. Every other client setting passes
+through from ``settings.kafka`` as librdkafka properties, so security needs no code:
+
+    PINPIPE_KAFKA__SECURITY_PROTOCOL=SASL_SSL
+    PINPIPE_KAFKA__SASL_MECHANISM=SCRAM-SHA-512        # or PLAIN (Confluent Cloud), OAUTHBEARER …
+    PINPIPE_KAFKA__SASL_USERNAME=pinpipe
+    PINPIPE_KAFKA__SASL_PASSWORD=…                     # from the environment or a secret store only
+    PINPIPE_KAFKA__SSL_CA_LOCATION=/etc/ssl/certs/ca.pem
+    PINPIPE_KAFKA__SESSION_TIMEOUT_MS=10000            # consumer-only: routed to consumers alone
+
+(``_`` becomes ``.`` in the property name.) Consumer-only and producer-only properties go only to the
+client that understands them, so librdkafka does not warn about the others. The configuration dict is
+never printed or logged (it may hold ``sasl.password``); librdkafka's own log lines go to the Python
+logger ``pinpipe.log.kafka``.
+
+Producing — idempotent, ``acks=all``, no transactions (decided and measured on Tansu):
+
+- ``append`` returns only after every record's delivery report came back without error; any failed
+  report, or no report within ``delivery.timeout.ms`` (default here 15 s, librdkafka's is 300 s, too
+  long for an HTTP request to wait), raises :class:`~pinpipe.errors.BackendUnavailableError` (the
+  gateway answers 503). The idempotent producer keeps each partition's records in order and never
+  writes a retried record twice.
+- Not transactional. A transaction would make a multi-partition batch all or nothing, but (1) Kafka
+  writes a commit marker into every partition a transaction touched, and the marker takes an offset:
+  measured on Tansu, 3 transactions of 500 records moved a partition's end offset by 501 each. The
+  offsets stop being dense, and DESIGN.md's lake files ("a file holds ``[start, start+n)``") rely on
+  dense offsets; (2) every reader (our consumers, Spark, Kafka Connect) would have to use
+  ``isolation.level=read_committed`` or see aborted records; (3) one producer has one open
+  transaction at a time, so the gateway's concurrent requests would queue behind each other — one
+  single-record transaction cost 1.8 ms vs 0.15 ms idempotent on Tansu; (4) each gateway process
+  would need its own stable ``transactional.id`` for fencing. What is given up: a batch whose
+  delivery fails part-way (broker lost mid-request) can leave some of its records in the log while
+  the client gets a 503 and retries. Those records are duplicates of rows the retry sends again, and
+  every downstream reader already deduplicates on ``ind`` (DESIGN.md "Cleaning"). Input errors
+  (unknown topic, a partition the topic lacks) are checked before anything is produced, so they are
+  all or nothing.
+- Partition: the record's explicit ``partition``; else by key with ``murmur2_random`` (the Java
+  client's partitioner, so a key lands where Kafka Connect or a Java producer would put it); else
+  librdkafka spreads keyless records (sticky batches).
+- Timestamps: the producer leaves the timestamp to librdkafka, which stamps CreateTime = the client's
+  wall clock at ``append``. On a topic configured ``message.timestamp.type=LogAppendTime`` (Tansu
+  ignores that setting; Apache Kafka honours it) the broker's append time is read back instead.
+  ``Record.timestamp_ms`` is whatever the message carries, in UTC milliseconds.
+
+Consuming: real consumer groups (``group.id``, ``enable.auto.commit=false``,
+``auto.offset.reset=earliest``), synchronous commits, ``lag`` from the high watermarks. Group join
+takes about ``session.timeout.ms / 2`` on Tansu (23 s at librdkafka's default 45 s): set
+``PINPIPE_KAFKA__SESSION_TIMEOUT_MS`` (tests use 6000, heartbeat 1200). ``group.protocol=consumer``
+(KIP-848) never delivers on Tansu and is refused here.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+from urllib.parse import urlsplit
+
+from confluent_kafka import (
+    OFFSET_INVALID,
+    Consumer,
+    KafkaError,
+    KafkaException,
+    Message,
+    Producer,
+)
+from confluent_kafka import TopicPartition as KafkaTopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from pinpipe.errors import BackendUnavailableError, ConfigError
+from pinpipe.log.base import (
+    Appended,
+    InvalidPartitionError,
+    OutRecord,
+    Record,
+    TopicPartition,
+    UnknownTopicError,
+)
+from pinpipe.log.names import validate_name
+
+logger = logging.getLogger(__name__)
+
+# Properties only one kind of client understands; everything else (security, client.id, socket
+# settings) goes to every client. librdkafka warns about properties of the other kind.
+CONSUMER_ONLY = (
+    "group.",
+    "session.timeout.ms",
+    "heartbeat.interval.ms",
+    "max.poll.interval.ms",
+    "auto.offset.reset",
+    "enable.auto.commit",
+    "auto.commit.interval.ms",
+    "enable.auto.offset.store",
+    "isolation.level",
+    "fetch.",
+    "queued.",
+    "partition.assignment.strategy",
+    "enable.partition.eof",
+    "check.crcs",
+    "coordinator.query.interval.ms",
+)
+PRODUCER_ONLY = (
+    "acks",
+    "request.required.acks",
+    "enable.idempotence",
+    "transactional.id",
+    "transaction.timeout.ms",
+    "delivery.timeout.ms",
+    "message.timeout.ms",
+    "linger.ms",
+    "queue.buffering.",
+    "batch.",
+    "compression.",
+    "partitioner",
+    "retries",
+    "message.send.max.retries",
+    "retry.backoff.ms",
+    "request.timeout.ms",
+    "sticky.partitioning.linger.ms",
+    "enable.gapless.guarantee",
+)
+
+DEFAULT_DELIVERY_TIMEOUT_MS = 15_000
+METADATA_TIMEOUT_S = 10.0
+# How long create/delete wait for the broker's metadata to show the change.
+TOPIC_CHANGE_TIMEOUT_S = 30.0
+
+
+def bootstrap_servers(url: str) -> str:
+    """``kafka://h1:9092,h2:9092`` → ``h1:9092,h2:9092``."""
+    parts = urlsplit(url)
+    if parts.scheme != "kafka" or not parts.netloc:
+        raise ConfigError(f"not a Kafka URL: {url!r}", hint="use kafka://host:9092[,host2:9092]")
+    if "@" in parts.netloc:
+        raise ConfigError(
+            "credentials do not belong in the Kafka URL",
+            hint="set PINPIPE_KAFKA__SASL_USERNAME and PINPIPE_KAFKA__SASL_PASSWORD",
+        )
+    return parts.netloc
+
+
+def client_configs(url: str, passthrough: Mapping[str, str]) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """Producer, consumer and admin configs: our required settings over the user's passthrough.
+
+    The user's properties come first so they can tune defaults (timeouts, linger), but not the
+    settings the log's guarantees rest on (idempotence, ``acks=all``, manual commits).
+    """
+    if passthrough.get("group.protocol", "classic").lower() == "consumer":
+        raise ConfigError(
+            "group.protocol=consumer is not supported by pinpipe's Kafka log",
+            hint="remove PINPIPE_KAFKA__GROUP_PROTOCOL (the classic protocol is used)",
+        )
+    common: dict[str, Any] = {"bootstrap.servers": bootstrap_servers(url), "logger": logger}
+    producer: dict[str, Any] = {"delivery.timeout.ms": DEFAULT_DELIVERY_TIMEOUT_MS, "partitioner": "murmur2_random"}
+    consumer: dict[str, Any] = {}
+    admin: dict[str, Any] = {}
+    for key, value in passthrough.items():
+        if key.startswith(CONSUMER_ONLY):
+            consumer[key] = value
+        elif key.startswith(PRODUCER_ONLY):
+            producer[key] = value
+        else:
+            common[key] = value
+    if "transactional.id" in producer:
+        raise ConfigError(
+            "transactional.id is not supported by pinpipe's Kafka log (it appends idempotently)",
+            hint="remove PINPIPE_KAFKA__TRANSACTIONAL_ID",
+        )
+    producer.update({"enable.idempotence": True, "acks": "all", "allow.auto.create.topics": False})
+    # The contract: a group without a committed position starts at the earliest record.
+    consumer.update({"enable.auto.commit": False, "auto.offset.reset": "earliest", "allow.auto.create.topics": False})
+    return {**common, **producer}, {**common, **consumer}, {**common, **admin}
+
+
+def _unavailable(what: str, url: str, error: object) -> BackendUnavailableError:
+    return BackendUnavailableError(
+        f"Kafka at {url} could not {what}: {error}",
+        retry_after=1.0,
+        hint="check the broker is up and PINPIPE_LOG_URL / PINPIPE_KAFKA__* settings",
+    )
+
+
+def _kafka_error(exc: BaseException) -> KafkaError | None:
+    if isinstance(exc, KafkaException) and exc.args and isinstance(exc.args[0], KafkaError):
+        return exc.args[0]
+    return None
+
+
+def listed_end(consumer: Consumer, tp: TopicPartition, url: str) -> tuple[int, int]:
+    """(low, high) watermarks from a ListOffsets request."""
+    try:
+        low, high = consumer.get_watermark_offsets(
+            KafkaTopicPartition(tp.topic, tp.partition), timeout=METADATA_TIMEOUT_S, cached=False
+        )
+    except KafkaException as exc:
+        raise _unavailable(f"read the end of {tp.topic}[{tp.partition}]", url, exc) from exc
+    return int(low), int(high)
+
+
+def confirmed_ends(consumer: Consumer, tps: Sequence[TopicPartition], url: str) -> dict[TopicPartition, int]:
+    """End offsets that hold on Tansu too: max(ListOffsets high, the high watermark of a fetch).
+
+    Tansu 0.6.0 answers ListOffsets(latest) with the base offset of the last record batch + 1 (measured:
+    after two 400-record batches it said 401, not 800), while its fetch responses carry the right high
+    watermark. So each partition is fetched from its listed end - 1 until librdkafka reports the
+    partition's end, and the fetch's watermark is taken. On Apache Kafka both agree; it costs one fetch.
+    ``consumer`` must have ``enable.partition.eof=true`` and no subscription.
+    """
+    listed = {tp: listed_end(consumer, tp, url)[1] for tp in tps}
+    to_fetch = {tp for tp, high in listed.items() if high > 0}
+    if to_fetch:
+        consumer.assign([KafkaTopicPartition(tp.topic, tp.partition, listed[tp] - 1) for tp in sorted(to_fetch)])
+        deadline = time.monotonic() + METADATA_TIMEOUT_S
+        try:
+            while to_fetch and time.monotonic() < deadline:
+                msg = consumer.poll(0.2)
+                if msg is not None and msg.error() is not None and msg.error().code() == KafkaError._PARTITION_EOF:
+                    to_fetch.discard(TopicPartition(msg.topic(), msg.partition()))
+            for tp in listed:
+                fetched = consumer.get_watermark_offsets(KafkaTopicPartition(tp.topic, tp.partition), cached=True)[1]
+                listed[tp] = max(listed[tp], int(fetched))
+        finally:
+            consumer.unassign()
+    return listed
+
+
+class _Delivery:
+    """The delivery reports of one ``append``: positions in order, first error, done when all came."""
+
+    def __init__(self, n: int) -> None:
+        self.appended: list[Appended | None] = [None] * n
+        self.errors: list[str] = []
+        self.unknown_topic = False
+        self.remaining = n
+        self.done = threading.Event()
+        if n == 0:
+            self.done.set()
+
+    def report(self, index: int, err: KafkaError | None, msg: Message) -> None:
+        if err is not None:
+            if err.code() in (KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError._UNKNOWN_TOPIC):
+                self.unknown_topic = True
+            if len(self.errors) < 5:
+                self.errors.append(f"record {index}: {err.str()}")
+        else:
+            self.appended[index] = Appended(msg.partition(), msg.offset())
+        self.remaining -= 1
+        if self.remaining == 0:
+            self.done.set()
+
+
+class KafkaLog:
+    """The event log on a Kafka-protocol broker; thread-safe (the gateway appends from a threadpool)."""
+
+    def __init__(self, url: str, settings: Any = None) -> None:
+        if settings is None:
+            from pinpipe.settings import get_settings
+
+            settings = get_settings()
+        self.url = url
+        self.settings = settings
+        self._producer_conf, self._consumer_conf, admin_conf = client_configs(url, dict(settings.kafka))
+        self._admin = AdminClient(admin_conf)
+        self._producer: Producer | None = None
+        self._watermarks: Consumer | None = None
+        self._partitions: dict[str, int] = {}
+        self._lock = threading.Lock()
+        self._watermark_lock = threading.Lock()
+        self._closed = False
+
+    # -- metadata ---------------------------------------------------------------------------
+
+    def topics(self) -> dict[str, int]:
+        try:
+            metadata = self._admin.list_topics(timeout=METADATA_TIMEOUT_S)
+        except KafkaException as exc:
+            raise _unavailable("list topics", self.url, exc) from exc
+        found = {
+            name: len(meta.partitions)
+            for name, meta in metadata.topics.items()
+            if meta.error is None and not name.startswith("__")
+        }
+        with self._lock:
+            self._partitions = dict(found)
+        return found
+
+    def _partition_count(self, topic: str) -> int:
+        """Partitions of ``topic`` from a cache, refreshed on a miss (a new topic, another process's)."""
+        count = self._partitions.get(topic)
+        if count is None:
+            count = self.topics().get(topic)
+            if count is None:
+                raise UnknownTopicError(topic)
+        return count
+
+    def create_topic(self, topic: str, partitions: int = 1) -> None:
+        validate_name(topic)
+        if partitions < 1:
+            raise InvalidPartitionError(f"a topic needs at least 1 partition, not {partitions}")
+        if topic in self.topics():
+            return
+        # replication_factor -1: the broker's default.replication.factor (3 on MSK, 1 on one broker).
+        futures = self._admin.create_topics([NewTopic(topic, partitions, -1)], request_timeout=METADATA_TIMEOUT_S)
+        try:
+            futures[topic].result()
+        except KafkaException as exc:
+            error = _kafka_error(exc)
+            if error is None or error.code() != KafkaError.TOPIC_ALREADY_EXISTS:
+                raise _unavailable(f"create topic {topic!r}", self.url, exc) from exc
+        self._await_metadata(lambda found: found.get(topic) is not None, f"topic {topic!r} to appear")
+
+    def delete_topic(self, topic: str) -> None:
+        if topic not in self.topics():
+            raise UnknownTopicError(topic)
+        futures = self._admin.delete_topics([topic], request_timeout=METADATA_TIMEOUT_S)
+        try:
+            futures[topic].result()
+        except KafkaException as exc:
+            error = _kafka_error(exc)
+            if error is None or error.code() != KafkaError.UNKNOWN_TOPIC_OR_PART:
+                raise _unavailable(f"delete topic {topic!r}", self.url, exc) from exc
+        self._await_metadata(lambda found: topic not in found, f"topic {topic!r} to go")
+
+    def _await_metadata(self, done: Any, what: str) -> None:
+        """Topic changes reach every broker's metadata a little later: wait, bounded, so a produce
+        right after ``create_topic`` does not meet 'unknown topic'."""
+        deadline = time.monotonic() + TOPIC_CHANGE_TIMEOUT_S
+        while not done(self.topics()):
+            if time.monotonic() > deadline:
+                raise BackendUnavailableError(f"Kafka at {self.url}: timed out waiting for {what}", retry_after=1.0)
+            time.sleep(0.05)
+
+    def end_offsets(self, topic: str) -> dict[int, int]:
+        """The high watermarks, confirmed by a fetch (see :func:`confirmed_ends` for why)."""
+        count = self._partition_count(topic)
+        with self._watermark_lock:
+            if self._closed:
+                raise BackendUnavailableError("Kafka event log is closed", retry_after=1.0)
+            if self._watermarks is None:
+                # A consumer that never subscribes: only a handle for watermark queries and fetches.
+                conf = {**self._consumer_conf, "group.id": "pinpipe-watermarks", "enable.partition.eof": True}
+                self._watermarks = Consumer(conf)
+            ends = confirmed_ends(self._watermarks, [TopicPartition(topic, p) for p in range(count)], self.url)
+        return {tp.partition: end for tp, end in ends.items()}
+
+    # -- producing --------------------------------------------------------------------------
+
+    def _producer_client(self) -> Producer:
+        with self._lock:
+            if self._closed:
+                raise BackendUnavailableError("Kafka event log is closed", retry_after=1.0)
+            if self._producer is None:
+                self._producer = Producer(self._producer_conf)
+            return self._producer
+
+    def append(self, topic: str, records: Sequence[OutRecord]) -> list[Appended]:
+        """Produce ``records`` and wait for every delivery report; see the module docstring."""
+        count = self._partition_count(topic)
+        for i, record in enumerate(records):
+            if record.partition is not None and not 0 <= record.partition < count:
+                raise InvalidPartitionError(
+                    f"record {i} asks for partition {record.partition} of {topic!r}, which has {count}"
+                )
+        producer = self._producer_client()
+        delivery = _Delivery(len(records))
+        for i, record in enumerate(records):
+            self._produce(producer, topic, record, lambda err, msg, i=i: delivery.report(i, err, msg))
+        timeout_s = float(self._producer_conf["delivery.timeout.ms"]) / 1000 + 5.0
+        deadline = time.monotonic() + timeout_s
+        while not delivery.done.is_set():
+            if time.monotonic() > deadline:
+                raise BackendUnavailableError(
+                    f"Kafka at {self.url}: {delivery.remaining} of {len(records)} records to {topic!r} "
+                    f"unacknowledged after {timeout_s:.0f}s",
+                    retry_after=1.0,
+                )
+            # Serves delivery callbacks of every thread's appends; each sets only its own state.
+            producer.poll(0.01)
+        if delivery.unknown_topic:
+            with self._lock:
+                self._partitions.pop(topic, None)
+            raise UnknownTopicError(topic)
+        if delivery.errors:
+            raise BackendUnavailableError(
+                f"Kafka at {self.url}: {len(records) - sum(a is not None for a in delivery.appended)} of "
+                f"{len(records)} records to {topic!r} failed ({'; '.join(delivery.errors)})",
+                retry_after=1.0,
+                hint="the batch may be partly written; retrying is safe, readers deduplicate on ind",
+            )
+        return [a for a in delivery.appended if a is not None]
+
+    def _produce(self, producer: Producer, topic: str, record: OutRecord, on_delivery: Any) -> None:
+        kwargs: dict[str, Any] = {"on_delivery": on_delivery}
+        if record.key is not None:
+            kwargs["key"] = record.key
+        if record.partition is not None:
+            kwargs["partition"] = record.partition
+        deadline = time.monotonic() + float(self._producer_conf["delivery.timeout.ms"]) / 1000
+        while True:
+            try:
+                producer.produce(topic, record.value, **kwargs)
+                return
+            except BufferError:  # the local queue is full: let deliveries drain it, bounded
+                if time.monotonic() > deadline:
+                    raise BackendUnavailableError(
+                        f"Kafka at {self.url}: the producer queue stayed full", retry_after=1.0
+                    ) from None
+                producer.poll(0.05)
+            except KafkaException as exc:
+                raise _unavailable(f"produce to {topic!r}", self.url, exc) from exc
+
+    # -- consuming --------------------------------------------------------------------------
+
+    def consumer(self, group: str, topics: Sequence[str]) -> KafkaConsumer:
+        known = self.topics()
+        missing = [t for t in topics if t not in known]
+        if missing:
+            raise UnknownTopicError(missing[0])
+        return KafkaConsumer(self, group, topics)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            producer, self._producer = self._producer, None
+        with self._watermark_lock:
+            watermarks, self._watermarks = self._watermarks, None
+        if producer is not None:
+            producer.flush(float(self._producer_conf["delivery.timeout.ms"]) / 1000)
+        if watermarks is not None:
+            watermarks.close()
+
+    def __enter__(self) -> KafkaLog:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"KafkaLog({self.url!r})"
+
+
+class KafkaConsumer:
+    """A member of a Kafka consumer group; partitions arrive (and leave) with rebalances.
+
+    Not thread-safe (one job loop owns it). Positions are tracked here, not asked of librdkafka,
+    because its ``position()`` is unset between a seek and the next message.
+    """
+
+    def __init__(self, log: KafkaLog, group: str, topics: Sequence[str]) -> None:
+        self.log = log
+        self.group = group
+        self._consumer = Consumer({**log._consumer_conf, "group.id": group})
+        self._assigned: set[TopicPartition] = set()
+        self._positions: dict[TopicPartition, int] = {}
+        self._pending_seeks: dict[TopicPartition, int] = {}
+        self._closed = False
+        # Cooperative assignors hand partitions over incrementally; the eager default swaps them all.
+        strategy = str(log._consumer_conf.get("partition.assignment.strategy", ""))
+        self._cooperative = "cooperative" in strategy
+        self._consumer.subscribe(list(topics), on_assign=self._on_assign, on_revoke=self._on_revoke)
+
+    def _on_assign(self, consumer: Consumer, partitions: list[KafkaTopicPartition]) -> None:
+        """Apply seeks asked for before the partition arrived: ``seek`` fails on a partition whose
+        fetch has not started, so the offset goes into the assignment itself."""
+        for part in partitions:
+            tp = TopicPartition(part.topic, part.partition)
+            self._assigned.add(tp)
+            if tp in self._pending_seeks:
+                part.offset = self._pending_seeks.pop(tp)
+                self._positions[tp] = part.offset
+        if self._cooperative:
+            consumer.incremental_assign(partitions)
+        else:
+            consumer.assign(partitions)
+
+    def _on_revoke(self, consumer: Consumer, partitions: list[KafkaTopicPartition]) -> None:
+        for part in partitions:
+            tp = TopicPartition(part.topic, part.partition)
+            self._assigned.discard(tp)
+            self._positions.pop(tp, None)
+        if self._cooperative:
+            consumer.incremental_unassign(partitions)
+        else:
+            consumer.unassign()
+
+    def poll(self, max_records: int = 1000, timeout_s: float = 1.0) -> list[Record]:
+        # consume(n, t) waits for n messages or t seconds: wait for the first one only, then take
+        # whatever is already fetched, so a trickle is returned at once.
+        messages: list[Message] = []
+        try:
+            first = self._consumer.poll(timeout_s)
+            if first is not None:
+                messages.append(first)
+                if max_records > 1:
+                    messages.extend(self._consumer.consume(max_records - 1, timeout=0))
+        except KafkaException as exc:
+            raise _unavailable("poll", self.log.url, exc) from exc
+        records: list[Record] = []
+        for msg in messages:
+            error = msg.error()
+            if error is not None:
+                if error.code() == KafkaError._PARTITION_EOF:
+                    continue
+                if error.fatal() or error.code() in (KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError._UNKNOWN_TOPIC):
+                    raise _unavailable("poll", self.log.url, error.str())
+                logger.warning("Kafka consumer %s: %s", self.group, error.str())
+                continue
+            tp = TopicPartition(msg.topic(), msg.partition())
+            offset = msg.offset()
+            records.append(Record(tp.topic, tp.partition, offset, msg.timestamp()[1], msg.value(), msg.key()))
+            self._positions[tp] = offset + 1
+        return records
+
+    def commit(self, positions: Mapping[TopicPartition, int]) -> None:
+        if not positions:
+            return
+        offsets = [KafkaTopicPartition(tp.topic, tp.partition, int(o)) for tp, o in positions.items()]
+        try:
+            results = self._consumer.commit(offsets=offsets, asynchronous=False)
+        except KafkaException as exc:
+            raise _unavailable("commit", self.log.url, exc) from exc
+        failed = [f"{r.topic}[{r.partition}]: {r.error}" for r in results or [] if r.error is not None]
+        if failed:
+            raise _unavailable("commit", self.log.url, "; ".join(failed))
+
+    def seek(self, tp: TopicPartition, offset: int) -> None:
+        """Seek now if ``tp`` is assigned, else when the group hands it over (in ``_on_assign``)."""
+        if offset < 0:
+            raise InvalidPartitionError(f"cannot seek {tp} to a negative offset ({offset})")
+        if tp not in self._assigned:
+            self._pending_seeks[tp] = offset
+            return
+        try:
+            self._consumer.seek(KafkaTopicPartition(tp.topic, tp.partition, offset))
+        except KafkaException:
+            # Assigned but its fetch has not started yet: restate the assignment with the offset.
+            self._consumer.assign(
+                [
+                    KafkaTopicPartition(p.topic, p.partition, offset if p == tp else self._positions.get(p, -1001))
+                    for p in sorted(self._assigned)
+                ]
+            )
+        self._positions[tp] = offset
+
+    def assignment(self) -> set[TopicPartition]:
+        return set(self._assigned)
+
+    def lag(self) -> dict[TopicPartition, int]:
+        """High watermark minus this member's position (its committed offset, else the start, when
+        it has read nothing yet from the partition)."""
+        assigned = sorted(self._assigned)
+        unknown = [tp for tp in assigned if tp not in self._positions]
+        committed: dict[TopicPartition, int] = {}
+        if unknown:
+            try:
+                for part in self._consumer.committed(
+                    [KafkaTopicPartition(tp.topic, tp.partition) for tp in unknown], timeout=METADATA_TIMEOUT_S
+                ):
+                    if part.offset != OFFSET_INVALID and part.offset >= 0:
+                        committed[TopicPartition(part.topic, part.partition)] = part.offset
+            except KafkaException as exc:
+                raise _unavailable("read committed offsets", self.log.url, exc) from exc
+        out: dict[TopicPartition, int] = {}
+        for tp in assigned:
+            low, high = listed_end(self._consumer, tp, self.log.url)
+            # The last fetch's watermark is the truth on Tansu, whose ListOffsets lags (confirmed_ends).
+            fetched = self._consumer.get_watermark_offsets(KafkaTopicPartition(tp.topic, tp.partition), cached=True)[1]
+            position = self._positions.get(tp, committed.get(tp, low))
+            out[tp] = max(max(high, int(fetched)) - position, 0)
+        return out
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._consumer.close()
+
+    def __enter__(self) -> KafkaConsumer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
