@@ -100,11 +100,15 @@ def collect(engine: Engine) -> SourceStats:
                     stats.max_followers = value
             if stats.counts.get("geo") is not None:
                 has_geo = exists().where(geo.ind == pin["index"])
-                stats.pins_without_geo = conn.execute(select(func.count()).where(~has_geo)).scalar_one()
+                stats.pins_without_geo = conn.execute(
+                    select(func.count()).select_from(pinterest_data).where(~has_geo)
+                ).scalar_one()
                 stats.countries = conn.execute(select(func.count(geo.country.distinct()))).scalar_one()
             if stats.counts.get("user") is not None:
                 has_user = exists().where(user.ind == pin["index"])
-                stats.pins_without_user = conn.execute(select(func.count()).where(~has_user)).scalar_one()
+                stats.pins_without_user = conn.execute(
+                    select(func.count()).select_from(pinterest_data).where(~has_user)
+                ).scalar_one()
                 people = select(user.first_name, user.last_name, user.date_joined).distinct().subquery()
                 stats.persons = conn.execute(select(func.count()).select_from(people)).scalar_one()
     except SQLAlchemyError as exc:
