@@ -1,21 +1,136 @@
-"""`pinpipe emulate batch|stream`: the posting emulators."""
+"""`pinpipe emulate batch|stream`: the posting emulators (Kafka REST route, Kinesis route)."""
 
 from __future__ import annotations
 
-import typer
+from collections.abc import Callable
+from typing import Annotated
 
-from pinpipe.cli._common import not_built
+import typer
+from rich.table import Table
+
+from pinpipe.cli._common import console, err_console, settings
+from pinpipe.emulate import EmulateOptions, RetryPolicy, Summary, run_emulator
+from pinpipe.emulate.runner import RouteName
+from pinpipe.errors import PinpipeError
 
 app = typer.Typer(help="Post random events from the source DB to the gateway.", no_args_is_help=True)
 
 
-@app.command("batch")
-def batch(ctx: typer.Context) -> None:
-    """Post events through the Kafka REST route."""
-    not_built("emulate batch", 4)
+class RecordsFailedError(PinpipeError):
+    """Some records were not acknowledged by the gateway; the run exits non-zero."""
 
 
-@app.command("stream")
-def stream(ctx: typer.Context) -> None:
-    """Post events through the Kinesis route."""
-    not_built("emulate stream", 4)
+Events = Annotated[
+    int | None,
+    typer.Option("--events", "-n", help="Events to send (default 500; --all: every event; --duration: no limit)."),
+]
+All = Annotated[bool, typer.Option("--all", help="Send every event of the source once, in random order.")]
+Seed = Annotated[int | None, typer.Option("--seed", help="Makes the choice and order of events repeatable.")]
+Rate = Annotated[float, typer.Option("--rate", help="Events per second (token bucket); 0 = as fast as possible.")]
+Concurrency = Annotated[int, typer.Option("--concurrency", "-c", help="HTTP requests in flight.")]
+BatchSize = Annotated[
+    int, typer.Option("--batch-size", "-b", help="Records per request, per topic (stream: 1 = PutRecord).")
+]
+Duration = Annotated[float | None, typer.Option("--duration", help="Stop after this many seconds.")]
+Api = Annotated[
+    str | None, typer.Option("--api", help="Gateway base URL (pinpipe api, or an AWS API Gateway invoke URL).")
+]
+ApiKey = Annotated[
+    str | None,
+    typer.Option("--api-key", envvar="PINPIPE_API_KEY", help="Sent as x-api-key (default: first of PINPIPE_API_KEYS)."),
+]
+Db = Annotated[str | None, typer.Option("--db", help="Source database URL (SQLAlchemy).")]
+Attempts = Annotated[int, typer.Option("--attempts", help="Tries per request before its records count as failed.")]
+
+
+def _run(options: EmulateOptions) -> None:
+    """Run, print the summary on stdout, and exit non-zero (one line on stderr) if records failed."""
+    summary = run_emulator(options, console=err_console())
+    console().print(summary_table(summary))
+    if not summary.ok:
+        top = next(iter(summary.errors), "no error recorded")
+        reason = summary.aborted or top
+        raise RecordsFailedError(
+            f"{summary.records_failed:,} of {summary.records_sent:,} records failed: {reason}",
+            hint="is the gateway up (pinpipe api) and --api/--api-key right?",
+        )
+
+
+def summary_table(summary: Summary) -> Table:
+    """The run's summary as a two-column table."""
+    table = Table(title=f"emulate {summary.route} → {summary.api}", show_header=False)
+    table.add_column("what", style="bold")
+    table.add_column("value", justify="right")
+
+    def ms(value: float | None) -> str:
+        return "-" if value is None else f"{value:,.1f} ms"
+
+    rows = [
+        ("events", f"{summary.events:,}"),
+        ("records sent", f"{summary.records_sent:,}"),
+        ("records acknowledged", f"{summary.records_acknowledged:,}"),
+        ("records failed", f"{summary.records_failed:,}"),
+        ("requests", f"{summary.requests:,} ({summary.retries:,} retries)"),
+        ("events/s", f"{summary.events_per_s:,.0f}"),
+        ("records/s", f"{summary.records_per_s:,.0f}"),
+        ("latency p50 / p99", f"{ms(summary.latency_p50_ms)} / {ms(summary.latency_p99_ms)}"),
+        ("elapsed", f"{summary.elapsed_s:,.2f} s (+{summary.prepare_s:,.2f} s reading ids)"),
+        ("seed", str(summary.seed)),
+    ]
+    if summary.records_resent_unknown:
+        rows.append(("re-sent, outcome unknown", f"{summary.records_resent_unknown:,} (may be duplicated)"))
+    for reason, count in list(summary.retry_reasons.items())[:3]:
+        rows.append((f"retried: {reason}"[:60], f"{count:,}"))
+    for reason, count in list(summary.errors.items())[:3]:
+        rows.append((f"failed: {reason}"[:60], f"{count:,}"))
+    if summary.aborted:
+        rows.append(("aborted", summary.aborted))
+    for what, value in rows:
+        table.add_row(what, value)
+    return table
+
+
+def _command(route: RouteName, doc: str) -> Callable[..., None]:
+    """One verb per route; both take the same options (typer reads them from this signature)."""
+
+    def command(
+        ctx: typer.Context,
+        events: Events = None,
+        every_once: All = False,
+        seed: Seed = None,
+        rate: Rate = 0.0,
+        concurrency: Concurrency = 8,
+        batch_size: BatchSize = 100,
+        duration: Duration = None,
+        api: Api = None,
+        api_key: ApiKey = None,
+        db: Db = None,
+        attempts: Attempts = 10,
+    ) -> None:
+        config = settings(ctx, source_url=db, api_url=api)
+        key = api_key or (config.api_keys[0].get_secret_value() if config.api_keys else None)
+        retry = RetryPolicy(attempts=attempts)
+        _run(
+            EmulateOptions(
+                route=route,
+                source_url=config.source_url or "",
+                api_url=config.api_url,
+                prefix=config.prefix,
+                api_key=key,
+                events=events,
+                every_once=every_once,
+                seed=seed,
+                rate=rate,
+                concurrency=concurrency,
+                batch_size=batch_size,
+                duration_s=duration,
+                retry=retry,
+            )
+        )
+
+    command.__doc__ = doc
+    return command
+
+
+app.command("batch")(_command("batch", "Post events through the Kafka REST route (POST /topics/<prefix>.<table>)."))
+app.command("stream")(_command("stream", "Post events through the Kinesis route (PUT /streams/<stream>/record[s])."))
