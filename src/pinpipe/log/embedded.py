@@ -199,13 +199,23 @@ class EmbeddedLog:
 
     def append(self, topic: str, records: Sequence[OutRecord]) -> list[Appended]:
         """Append all or nothing; returns once the records are durable (group commit)."""
+        return self.submit(topic, records).result()
+
+    def submit(self, topic: str, records: Sequence[OutRecord]) -> Future[list[Appended]]:
+        """Queue an append for the writer without blocking; the future completes once it is durable.
+
+        The gateway awaits this future on its event loop (``asyncio.wrap_future``) instead of
+        parking a threadpool thread per request in :meth:`append`.
+        """
         if self._closed:
             raise BackendUnavailableError("embedded event log is closed", retry_after=1.0)
         if not records:
             # Still report an unknown topic, as a non-empty append would.
             if topic not in self.topics():
                 raise UnknownTopicError(topic)
-            return []
+            done: Future[list[Appended]] = Future()
+            done.set_result([])
+            return done
         count = len(records)
         pending = _Pending(topic, records)
         self._ensure_writer()
@@ -219,7 +229,7 @@ class EmbeddedLog:
                 )
             self._pending_records += count
             self._queue.put(pending)
-        return pending.future.result()
+        return pending.future
 
     def _ensure_writer(self) -> None:
         if self._writer is not None:
