@@ -1,0 +1,134 @@
+"""The daily batch job: lake → clean (one definition, any engine) → Delta tables → nine insights.
+
+``pinpipe batch run`` and the Airflow DAG call :func:`run_batch`. It is idempotent by construction:
+clean rows are merged on ``ind``, dead letters on their record key, insights replaced whole — so a
+rerun of the same day, or of everything, leaves the same tables.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+
+import pyarrow as pa
+
+from pinpipe.clean.batch import dead_letter_table
+from pinpipe.clean.schema import CLEAN_SCHEMAS
+from pinpipe.engines import Engine, Lake, get_engine
+from pinpipe.engines.base import Rows
+from pinpipe.insights.queries import INSIGHTS
+from pinpipe.settings import TABLES, Settings
+from pinpipe.tables.delta import (
+    add_dead_letters,
+    batch_table,
+    dead_letter_table_uri,
+    insight_table,
+    merge_on_ind,
+    replace_table,
+    run_metadata,
+)
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class BatchSummary:
+    """What a run did, for the CLI, the DAG's logs and the benchmark."""
+
+    engine: str
+    scope: str
+    files_read: dict[str, int] = field(default_factory=dict)
+    records_read: dict[str, int] = field(default_factory=dict)
+    dead_letters: int = 0
+    rows_written: dict[str, int] = field(default_factory=dict)
+    insight_rows: dict[str, int] = field(default_factory=dict)
+    durations: dict[str, float] = field(default_factory=dict)
+
+
+def _stderr(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+class _Counted:
+    """A pass-through over an engine's rows that counts what the writer consumed."""
+
+    def __init__(self, rows: Rows) -> None:
+        self.rows = rows
+        self.count = 0
+
+    def reader(self) -> pa.RecordBatchReader:
+        if isinstance(self.rows, pa.Table):
+            self.count = self.rows.num_rows
+            return pa.RecordBatchReader.from_batches(self.rows.schema, self.rows.to_batches())
+        source = self.rows
+
+        def batches() -> Iterator[pa.RecordBatch]:
+            for batch in source:
+                self.count += batch.num_rows
+                yield batch
+
+        return pa.RecordBatchReader.from_batches(source.schema, batches())
+
+
+def run_batch(
+    settings: Settings,
+    day: date | None,
+    engine: str = "duckdb",
+    *,
+    spark_master: str | None = None,
+    progress: Progress | None = None,
+    engine_instance: Engine | None = None,
+) -> BatchSummary:
+    """Run the batch for ``day`` (its daily partitions only) or, with ``None``, for the whole lake."""
+    say = progress or _stderr
+    scope = day.isoformat() if day else "all"
+    started = datetime.now(tz=UTC)
+    summary = BatchSummary(engine=engine, scope=scope)
+    clock = begun = time.perf_counter()
+    assert settings.lake_url is not None
+    lake = Lake(settings.lake_url)
+    topics = {kind: settings.topic(kind) for kind in TABLES}
+    if day is not None:
+        lake.check_daily(list(topics.values()))
+    files = {kind: lake.files(topic, day) for kind, topic in topics.items()}
+    summary.files_read = {kind: len(f) for kind, f in files.items()}
+    say(f"batch {scope}: {sum(summary.files_read.values())} lake files in {lake.url} ({engine})")
+
+    runner = engine_instance or get_engine(engine, settings, spark_master=spark_master)
+    metadata = run_metadata("batch", scope, started)
+    try:
+        cleaned = runner.clean(files, lake)
+        summary.records_read = dict(cleaned.records_read)
+        summary.durations["read_clean"] = time.perf_counter() - clock
+        say("read " + ", ".join(f"{k} {n:,}" for k, n in summary.records_read.items()) + " records")
+
+        clock = time.perf_counter()
+        for kind in TABLES:
+            counted = _Counted(cleaned.rows(kind))
+            merge_on_ind(batch_table(settings, kind), counted.reader(), CLEAN_SCHEMAS[kind], metadata)
+            summary.rows_written[kind] = counted.count
+        dead = dead_letter_table(cleaned.dead_letters, "batch", started)
+        add_dead_letters(dead_letter_table_uri(settings), dead, metadata)
+        summary.dead_letters = dead.num_rows
+        summary.durations["write_tables"] = time.perf_counter() - clock
+        say(
+            "merged "
+            + ", ".join(f"{k} {n:,}" for k, n in summary.rows_written.items())
+            + f" clean rows on ind; {summary.dead_letters:,} dead letters"
+        )
+
+        clock = time.perf_counter()
+        results = runner.insights({kind: batch_table(settings, kind) for kind in TABLES})
+        for name, insight in INSIGHTS.items():
+            replace_table(insight_table(settings, name), results[name], insight.schema, metadata)
+            summary.insight_rows[name] = results[name].num_rows
+        summary.durations["insights"] = time.perf_counter() - clock
+        say(f"wrote {len(INSIGHTS)} insights ({sum(summary.insight_rows.values()):,} rows)")
+    finally:
+        if engine_instance is None:
+            runner.close()
+    summary.durations["total"] = time.perf_counter() - begun
+    return summary

@@ -1,0 +1,200 @@
+"""The cleaning rules as SQL, written once and rendered for each engine's dialect.
+
+Why SQL with a tiny dialect table rather than two code paths: DuckDB and Spark agree on almost all
+of the SQL used here (``try_cast``, ``CASE``, ``||``, ``concat_ws``, ``substr``, ``map_keys``,
+``array_contains``, anchored ``regexp_replace``, ``row_number``); the four places where they differ
+(parsing a JSON object, matching a regex, building an array, quoting an identifier) are the fields of
+:class:`Dialect`. Everything else — which keys a topic needs, how a value is typed, what a
+placeholder is, how ``follower_count`` is read — is generated from :mod:`pinpipe.clean.schema`, so a
+rule changes in one place and every engine (and the streaming job) follows.
+
+Traps this avoids on purpose (TOOLING.md): casts are always ``try_cast`` behind a regex (DuckDB
+rounds ``'1.5'`` to 2 as BIGINT, Spark ANSI raises); regexes are anchored so DuckDB's first-match
+``regexp_replace`` and Spark's all-matches one agree; string literals carry no backslash or quote
+(Spark unescapes backslashes in literals, DuckDB does not) — a ``[.]`` class stands for ``\\.``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pinpipe.clean.schema import ID_FIELD, PLACEHOLDERS, RAW_FIELDS, RawType, check_kind
+
+
+@dataclass(frozen=True, slots=True)
+class Dialect:
+    """The few spellings that differ between engines; each is a ``str.format`` template."""
+
+    name: str
+    parse_object: str  # {value} -> MAP<string,string>, NULL unless the text is a JSON object
+    matches: str  # {text}, {pattern} -> boolean, regex search (patterns anchor themselves)
+    pair: str  # {first}, {second} -> array of two
+    quote: str  # identifier quote character
+
+    def ident(self, name: str) -> str:
+        return f"{self.quote}{name}{self.quote}"
+
+    def match(self, text: str, pattern: str) -> str:
+        return self.matches.format(text=text, pattern=literal(pattern))
+
+
+DUCKDB = Dialect(
+    name="duckdb",
+    parse_object="""try(json_transform({value}, '"MAP(VARCHAR, VARCHAR)"'))""",
+    matches="regexp_matches({text}, {pattern})",
+    pair="list_value({first}, {second})",
+    quote='"',
+)
+SPARK = Dialect(
+    name="spark",
+    parse_object="from_json({value}, 'MAP<STRING,STRING>')",
+    matches="regexp_like({text}, {pattern})",
+    pair="array({first}, {second})",
+    quote="`",
+)
+DIALECTS: dict[str, Dialect] = {d.name: d for d in (DUCKDB, SPARK)}
+
+INTEGER_PATTERN = "^-?[0-9]{1,18}$"
+DOUBLE_PATTERN = "^[-+]?[0-9]+([.][0-9]+)?([eE][-+]?[0-9]{1,3})?$"
+# 'YYYY-MM-DD HH:MM:SS' as the emulators send it, and ISO 'YYYY-MM-DDTHH:MM:SS[.ffffff][Z]'.
+TIMESTAMP_PATTERN = "^[0-9]{4}-[0-9]{2}-[0-9]{2}[ T][0-9]{2}:[0-9]{2}:[0-9]{2}([.][0-9]{1,6})?Z?$"
+SAVE_LOCATION_PREFIX = "^Local save in "
+
+
+def literal(text: str) -> str:
+    """A SQL string literal both engines read the same way (so: no quotes, no backslashes)."""
+    if "'" in text or "\\" in text:
+        raise ValueError(f"literal {text!r} is outside the SQL subset both engines share")
+    return f"'{text}'"
+
+
+def _raw(name: str) -> str:
+    return f"m[{literal(name)}]"
+
+
+def _typed(dialect: Dialect, name: str, kind: RawType) -> str:
+    """The raw text of field ``name`` read as its declared type; NULL when absent or unreadable."""
+    raw = _raw(name)
+    if kind is RawType.TEXT:
+        return raw
+    if kind is RawType.INTEGER:
+        return f"CASE WHEN {dialect.match(raw, INTEGER_PATTERN)} THEN try_cast({raw} AS BIGINT) END"
+    if kind is RawType.DOUBLE:
+        return f"CASE WHEN {dialect.match(raw, DOUBLE_PATTERN)} THEN try_cast({raw} AS DOUBLE) END"
+    iso = f"replace(replace({raw}, 'T', ' '), 'Z', '')"
+    return f"CASE WHEN {dialect.match(raw, TIMESTAMP_PATTERN)} THEN try_cast({iso} AS TIMESTAMP) END"
+
+
+def _has_all(kind: str) -> str:
+    return " AND ".join(f"array_contains(k, {literal(f.name)})" for f in RAW_FIELDS[kind])
+
+
+def _reason(dialect: Dialect, kind: str) -> str:
+    """Why a record does not fit ``kind`` (NULL when it fits): the dead_letter reason."""
+    fields = RAW_FIELDS[kind]
+    missing = "concat_ws(', ', {})".format(
+        ", ".join(f"CASE WHEN NOT array_contains(k, {literal(f.name)}) THEN {literal(f.name)} END" for f in fields)
+    )
+    whens = ["WHEN m IS NULL THEN 'not a JSON object'"]
+    for other in RAW_FIELDS:
+        if other != kind:
+            whens.append(f"WHEN NOT ({_has_all(kind)}) AND {_has_all(other)} THEN 'a {other} row, not a {kind} row'")
+    whens.append(f"WHEN {missing} <> '' THEN 'missing keys: ' || {missing}")
+    whens.append(f"WHEN f_{ID_FIELD[kind]} IS NULL THEN '{ID_FIELD[kind]} is null or not an integer'")
+    for f in fields:
+        if f.type is not RawType.TEXT:
+            whens.append(
+                f"WHEN {_raw(f.name)} IS NOT NULL AND f_{f.name} IS NULL "
+                f"THEN '{f.name} is not a valid {f.type.value}: ' || substr({_raw(f.name)}, 1, 40)"
+            )
+    return "CASE " + " ".join(whens) + " END"
+
+
+def _nullify(name: str) -> str:
+    """Placeholders and '' become NULL."""
+    values = ", ".join(literal(v) for v in ("", *PLACEHOLDERS.get(name, ())))
+    return f"CASE WHEN f_{name} IN ({values}) THEN NULL ELSE f_{name} END"
+
+
+def _follower_count(dialect: Dialect) -> str:
+    """'12k' -> 12000, '2M' -> 2000000, '437' -> 437, anything else -> NULL (BIGINT)."""
+    fc = "f_follower_count"
+    head = f"try_cast(substr({fc}, 1, length({fc}) - 1) AS BIGINT)"
+    return (
+        f"CASE WHEN {dialect.match(fc, '^[0-9]{1,12}k$')} THEN {head} * 1000"
+        f" WHEN {dialect.match(fc, '^[0-9]{1,9}M$')} THEN {head} * 1000000"
+        f" WHEN {dialect.match(fc, '^[0-9]{1,18}$')} THEN try_cast({fc} AS BIGINT) END"
+    )
+
+
+def clean_columns(dialect: Dialect, kind: str) -> list[tuple[str, str]]:
+    """(output column, expression over the typed ``f_*`` columns), in the clean table's order."""
+    check_kind(kind)
+    if kind == "pin":
+        return [
+            ("ind", "f_index"),
+            ("unique_id", "f_unique_id"),
+            ("title", _nullify("title")),
+            ("description", _nullify("description")),
+            ("follower_count", _follower_count(dialect)),
+            ("poster_name", _nullify("poster_name")),
+            ("tag_list", _nullify("tag_list")),
+            ("is_image_or_video", "f_is_image_or_video"),
+            ("image_src", _nullify("image_src")),
+            ("save_location", f"regexp_replace(f_save_location, {literal(SAVE_LOCATION_PREFIX)}, '')"),
+            ("category", "f_category"),
+        ]
+    if kind == "geo":
+        pair = dialect.pair.format(first="f_latitude", second="f_longitude")
+        return [
+            ("ind", "f_ind"),
+            ("country", "f_country"),
+            ("coordinates", f"CASE WHEN f_latitude IS NULL AND f_longitude IS NULL THEN NULL ELSE {pair} END"),
+            ("timestamp", "f_timestamp"),
+        ]
+    return [
+        ("ind", "f_ind"),
+        ("user_name", "f_first_name || ' ' || f_last_name"),
+        ("age", "f_age"),
+        ("date_joined", "f_date_joined"),
+    ]
+
+
+def staged_sql(dialect: Dialect, kind: str, source: str) -> str:
+    """Every raw record of ``source`` (topic, partition, offset, value) with its reason and clean columns.
+
+    The JSON is parsed once per record; the raw value is kept only for records that fail (reason not
+    NULL), since those are the ones dead_letter stores.
+    """
+    check_kind(kind)
+    q = dialect.ident
+    meta = f"{q('topic')}, {q('partition')}, {q('offset')}"
+    typed = ", ".join(f"{_typed(dialect, f.name, f.type)} AS f_{f.name}" for f in RAW_FIELDS[kind])
+    parse = dialect.parse_object.format(value=q("value"))
+    cleaned = ", ".join(f"{expr} AS {q(name)}" for name, expr in clean_columns(dialect, kind))
+    return (
+        f"SELECT {meta}, CASE WHEN reason IS NULL THEN NULL ELSE {q('value')} END AS {q('value')}, reason, {cleaned}"
+        f" FROM (SELECT *, {_reason(dialect, kind)} AS reason"
+        f" FROM (SELECT {meta}, {q('value')}, m, map_keys(m) AS k, {typed}"
+        f" FROM (SELECT {meta}, {q('value')}, {parse} AS m FROM {source}) AS parsed) AS typed) AS checked"
+    )
+
+
+def clean_sql(dialect: Dialect, kind: str, staged: str) -> str:
+    """The clean rows of ``staged``: records that fit, one per ``ind`` — the lowest (partition, offset) wins."""
+    q = dialect.ident
+    columns = ", ".join(q(name) for name, _ in clean_columns(dialect, kind))
+    return (
+        f"SELECT {columns} FROM (SELECT {columns}, row_number() OVER "
+        f"(PARTITION BY {q('ind')} ORDER BY {q('partition')}, {q('offset')}) AS rn"
+        f" FROM {staged} WHERE reason IS NULL) AS ranked WHERE rn = 1"
+    )
+
+
+def dead_letter_sql(dialect: Dialect, staged: str) -> str:
+    """The records of ``staged`` that do not fit their topic, once each."""
+    q = dialect.ident
+    return (
+        f"SELECT DISTINCT {q('topic')}, {q('partition')}, {q('offset')}, {q('value')}, reason"
+        f" FROM {staged} WHERE reason IS NOT NULL"
+    )

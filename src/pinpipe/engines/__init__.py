@@ -1,0 +1,26 @@
+"""Batch engines behind one small Protocol; picked by name, heavy ones imported only when picked."""
+
+from __future__ import annotations
+
+from pinpipe.engines.base import Cleaned, Engine
+from pinpipe.engines.lake import Lake, LakeFile
+from pinpipe.errors import ConfigError
+from pinpipe.settings import Settings
+
+ENGINES: tuple[str, ...] = ("duckdb", "spark")
+
+
+def get_engine(name: str, settings: Settings, *, spark_master: str | None = None) -> Engine:
+    """The engine called ``name``: ``duckdb`` (embedded) or ``spark`` (``--spark-master``, else settings)."""
+    if name == "duckdb":
+        from pinpipe.engines.duckdb import DuckDBEngine
+
+        return DuckDBEngine()
+    if name == "spark":
+        from pinpipe.engines.spark import SparkEngine
+
+        return SparkEngine(master=spark_master or settings.spark_master)
+    raise ConfigError(f"unknown engine {name!r}", hint="use one of: " + ", ".join(ENGINES))
+
+
+__all__ = ["ENGINES", "Cleaned", "Engine", "Lake", "LakeFile", "get_engine"]

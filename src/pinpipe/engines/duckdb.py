@@ -1,0 +1,120 @@
+"""The embedded batch engine: DuckDB, in-process, spilling to a temp folder so memory stays bounded.
+
+Raw files are read natively (``read_text``, parallel) and split into one record per line with its
+line number, which gives the record's offset; gzip files, which ``read_text`` cannot decompress, go
+through Python. The staged records live in a DuckDB database file in a temporary folder, so 10M
+events fit in a few GB of RSS: DuckDB spills there past ``memory_limit``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from pinpipe.clean.batch import duckdb_connect
+from pinpipe.clean.schema import CLEAN_SCHEMAS, RAW_RECORD_SCHEMA
+from pinpipe.clean.sql import DUCKDB, clean_sql, dead_letter_sql, literal, staged_sql
+from pinpipe.engines.base import Cleaned, Rows
+from pinpipe.engines.lake import Lake, LakeFile
+from pinpipe.insights.queries import INSIGHTS, VIEWS
+from pinpipe.tables.delta import open_table
+
+DEFAULT_MEMORY_LIMIT = "2GB"
+BATCH_ROWS = 100_000
+# partition and start offset from a sink file's name: <topic>+<p>+<startOffset>.json
+_PARTITION = "[+]([0-9]+)[+][0-9]+[.]json$"
+_START = "[+]([0-9]+)[.]json$"
+
+
+class DuckDBEngine:
+    """Batch engine on DuckDB; ``memory_limit``/``threads`` bound what it takes from the machine."""
+
+    name = "duckdb"
+
+    def __init__(
+        self,
+        *,
+        memory_limit: str | None = None,
+        threads: int | None = None,
+        temp_dir: str | Path | None = None,
+    ) -> None:
+        self._tmp = Path(tempfile.mkdtemp(prefix="pinpipe-duckdb-", dir=temp_dir))
+        self.con: Any = duckdb_connect(
+            memory_limit=memory_limit or os.environ.get("PINPIPE_DUCKDB_MEMORY_LIMIT", DEFAULT_MEMORY_LIMIT),
+            threads=threads or os.cpu_count() or 2,
+            temp_directory=str(self._tmp / "spill"),
+            preserve_insertion_order=False,
+        )
+        self.con.execute(f"ATTACH {literal(str(self._tmp / 'batch.duckdb'))} AS work")
+        self.con.execute("USE work")
+        self._s3_registered = False
+
+    def _register_s3(self) -> None:
+        if not self._s3_registered:
+            import s3fs
+
+            self.con.register_filesystem(s3fs.S3FileSystem())
+            self._s3_registered = True
+
+    def _raw_source(self, kind: str, files: Sequence[LakeFile], lake: Lake) -> str:
+        """A relation of (topic, partition, offset, value) over ``files``; returns its name."""
+        plain = [f for f in files if not f.compressed]
+        packed = [f for f in files if f.compressed]
+        parts: list[str] = []
+        if plain:
+            if any(f.url.startswith("s3://") for f in plain):
+                self._register_s3()
+            paths = ", ".join(literal(f.path if f.url.startswith("file://") else f.url) for f in plain)
+            topic = literal(plain[0].topic)
+            parts.append(
+                f"SELECT {topic} AS topic,"
+                f" CAST(regexp_extract(filename, {literal(_PARTITION)}, 1) AS BIGINT) AS partition,"
+                f" CAST(regexp_extract(filename, {literal(_START)}, 1) AS BIGINT) + i - 1 AS offset, value"
+                f" FROM (SELECT filename, unnest(lines) AS value, generate_subscripts(lines, 1) AS i,"
+                f" len(lines) AS n FROM (SELECT filename, string_split(content, chr(10)) AS lines"
+                f" FROM read_text([{paths}]))) AS split WHERE NOT (i = n AND value = '')"
+            )
+        if packed:
+            table = pa.concat_tables([lake.read_records(f) for f in packed]) if packed else None
+            self.con.register(f"packed_{kind}", table)
+            parts.append(f"SELECT * FROM packed_{kind}")
+        if not parts:
+            self.con.register(f"packed_{kind}", RAW_RECORD_SCHEMA.empty_table())
+            parts.append(f"SELECT * FROM packed_{kind}")
+        return "(" + " UNION ALL ".join(parts) + ") AS raw"
+
+    def clean(self, files: Mapping[str, Sequence[LakeFile]], lake: object) -> Cleaned:
+        assert isinstance(lake, Lake)
+        read: dict[str, int] = {}
+        dead: list[pa.Table] = []
+        for kind, kind_files in files.items():
+            source = self._raw_source(kind, kind_files, lake)
+            self.con.execute(f"CREATE OR REPLACE TABLE staged_{kind} AS {staged_sql(DUCKDB, kind, source)}")
+            read[kind] = int(self.con.sql(f"SELECT count(*) FROM staged_{kind}").fetchall()[0][0])
+            dead.append(self.con.sql(dead_letter_sql(DUCKDB, f"staged_{kind}")).to_arrow_table())
+        dead_letters = pa.concat_tables(dead) if dead else pa.table({})
+
+        def rows(kind: str) -> Rows:
+            query = clean_sql(DUCKDB, kind, f"staged_{kind}") + ' ORDER BY "ind"'
+            return self.con.sql(query).to_arrow_reader(BATCH_ROWS)
+
+        return Cleaned(records_read=read, dead_letters=dead_letters, rows=rows)
+
+    def insights(self, tables: Mapping[str, str]) -> dict[str, pa.Table]:
+        for kind, view in VIEWS.items():
+            table = open_table(tables[kind]) if kind in tables else None
+            source = table.to_pyarrow_dataset() if table is not None else CLEAN_SCHEMAS[kind].empty_table()
+            self.con.register(view, source)
+        return {name: self.con.sql(insight.sql).to_arrow_table() for name, insight in INSIGHTS.items()}
+
+    def close(self) -> None:
+        try:
+            self.con.close()
+        finally:
+            shutil.rmtree(self._tmp, ignore_errors=True)

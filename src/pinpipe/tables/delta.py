@@ -1,0 +1,179 @@
+"""Delta tables of the warehouse, through deltalake (delta-rs): where they live and how they are written.
+
+Shared by the batch job and the stream job. Writes are shaped for idempotency: batch tables are
+merged on ``ind`` (a rerun or a later day updates rows instead of adding them), dead letters are
+merged on their record's key (a rerun adds nothing), insights are replaced whole. Local tables are
+plain paths; ``s3://`` tables get their credentials and endpoint from the AWS environment, as boto3
+and s3fs would (AWS_ENDPOINT_URL, AWS_ALLOW_HTTP, …), never from code.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit
+from urllib.request import url2pathname
+
+import pyarrow as pa
+
+from pinpipe.clean.schema import DEAD_LETTER_KEY, DEAD_LETTER_SCHEMA, conform
+from pinpipe.settings import Settings
+
+Rows = pa.Table | pa.RecordBatchReader
+
+# Environment variables object_store understands for S3; passed through as they are set.
+_AWS_ENV = (
+    "AWS_ENDPOINT_URL",
+    "AWS_ENDPOINT_URL_S3",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_REGION",
+    "AWS_DEFAULT_REGION",
+    "AWS_ALLOW_HTTP",
+    "AWS_PROFILE",
+    "AWS_S3_ALLOW_UNSAFE_RENAME",
+)
+
+
+def storage_options(uri: str) -> dict[str, str] | None:
+    """deltalake storage options for ``uri``: the AWS environment for s3://, nothing for local paths."""
+    if not uri.startswith(("s3://", "s3a://")):
+        return None
+    options = {key: os.environ[key] for key in _AWS_ENV if os.environ.get(key)}
+    if "AWS_REGION" not in options and "AWS_DEFAULT_REGION" in options:
+        options["AWS_REGION"] = options["AWS_DEFAULT_REGION"]
+    # Plain S3 has no atomic rename-if-absent across writers; pinpipe has one writer per table.
+    options.setdefault("AWS_S3_ALLOW_UNSAFE_RENAME", "true")
+    return options
+
+
+def table_location(url: str) -> str:
+    """``file://`` URLs become local paths (what deltalake and DuckDB take); other URLs stay."""
+    if url.startswith("file://"):
+        return url2pathname(urlsplit(url).path)
+    return url
+
+
+def warehouse_table(settings: Settings, *parts: str) -> str:
+    """The location of ``warehouse/<parts>`` (e.g. ``batch/pin``, ``insights/<name>``, ``dead_letter``)."""
+    assert settings.warehouse_url is not None
+    return table_location(settings.warehouse_url.rstrip("/") + "/" + "/".join(parts))
+
+
+def batch_table(settings: Settings, kind: str) -> str:
+    return warehouse_table(settings, "batch", kind)
+
+
+def insight_table(settings: Settings, name: str) -> str:
+    return warehouse_table(settings, "insights", name)
+
+
+def dead_letter_table_uri(settings: Settings) -> str:
+    return warehouse_table(settings, "dead_letter")
+
+
+def open_table(uri: str) -> Any | None:
+    """The Delta table at ``uri``, or ``None`` when there is none yet."""
+    from deltalake import DeltaTable
+
+    options = storage_options(uri)
+    if not DeltaTable.is_deltatable(uri, storage_options=options):
+        return None
+    return DeltaTable(uri, storage_options=options)
+
+
+def conformed(rows: Rows, schema: pa.Schema) -> pa.RecordBatchReader:
+    """``rows`` as a stream with exactly ``schema`` (an engine's naive timestamps become UTC, …)."""
+    if isinstance(rows, pa.Table):
+        return pa.RecordBatchReader.from_batches(schema, conform(rows, schema).to_batches())
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        for batch in rows:
+            yield from conform(pa.Table.from_batches([batch]), schema).to_batches()
+
+    return pa.RecordBatchReader.from_batches(schema, batches())
+
+
+def _commit(metadata: Mapping[str, str] | None) -> Any:
+    from deltalake import CommitProperties
+
+    return CommitProperties(custom_metadata=dict(metadata or {}))
+
+
+def merge_rows(
+    uri: str,
+    rows: Rows,
+    schema: pa.Schema,
+    keys: Sequence[str],
+    *,
+    update: bool,
+    metadata: Mapping[str, str] | None = None,
+) -> None:
+    """Merge ``rows`` (unique on ``keys``) into the table: insert new keys, update matched ones if ``update``.
+
+    A table that does not exist yet is simply written, which is much cheaper than a merge.
+    """
+    from deltalake import write_deltalake
+
+    data = conformed(rows, schema)
+    table = open_table(uri)
+    if table is None:
+        write_deltalake(
+            uri, data, mode="append", storage_options=storage_options(uri), commit_properties=_commit(metadata)
+        )
+        return
+    predicate = " AND ".join(f"target.`{k}` = source.`{k}`" for k in keys)
+    merger = table.merge(
+        data, predicate, source_alias="source", target_alias="target", commit_properties=_commit(metadata)
+    )
+    if update:
+        merger = merger.when_matched_update_all()
+    merger.when_not_matched_insert_all().execute()
+
+
+def merge_on_ind(uri: str, rows: Rows, schema: pa.Schema, metadata: Mapping[str, str] | None = None) -> None:
+    """Upsert clean rows (one per ``ind``): reruns and later days leave one row per ``ind``."""
+    merge_rows(uri, rows, schema, ("ind",), update=True, metadata=metadata)
+
+
+def add_dead_letters(uri: str, rows: pa.Table, metadata: Mapping[str, str] | None = None) -> None:
+    """Add dead letters not already there (keyed by source, topic, partition, offset): reruns add none."""
+    if rows.num_rows == 0 and open_table(uri) is not None:
+        return
+    merge_rows(uri, rows, DEAD_LETTER_SCHEMA, DEAD_LETTER_KEY, update=False, metadata=metadata)
+
+
+def replace_table(uri: str, rows: pa.Table, schema: pa.Schema, metadata: Mapping[str, str] | None = None) -> None:
+    """Replace the whole table (schema included) in one commit: what insights do each run."""
+    from deltalake import write_deltalake
+
+    write_deltalake(
+        uri,
+        conform(rows, schema),
+        mode="overwrite",
+        schema_mode="overwrite",
+        storage_options=storage_options(uri),
+        commit_properties=_commit(metadata),
+    )
+
+
+def read_table(uri: str, columns: Sequence[str] | None = None) -> pa.Table | None:
+    """The whole table as Arrow, or ``None`` when it does not exist."""
+    table = open_table(uri)
+    if table is None:
+        return None
+    return table.to_pyarrow_table(columns=list(columns) if columns else None)
+
+
+def run_metadata(job: str, scope: str, run_date: datetime | None = None) -> dict[str, str]:
+    """Commit metadata naming the job, what it read and when it ran (insights carry the run date)."""
+    when = run_date or datetime.now(tz=UTC)
+    return {
+        "pinpipe.job": job,
+        "pinpipe.scope": scope,
+        "pinpipe.run_date": when.date().isoformat(),
+        "pinpipe.run_time": when.isoformat(timespec="seconds"),
+    }
