@@ -1,0 +1,216 @@
+"""The EventLog contract (``pinpipe.log.base``), one suite run against every backend.
+
+Embedded SQLite, Kafka (the Tansu broker) and Kinesis (moto server) must behave alike wherever the
+Protocol promises something: positions returned by ``append`` are the positions read back, in order;
+committed positions survive the consumer; ``seek`` moves the reading position; ``lag`` reaches 0.
+Where Kinesis differs by nature (sequence numbers are not dense), the checks use only what the
+contract says: positions increase per partition and ``next = last + 1`` for commits.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from pinpipe.log import EventLog, LogConsumer, OutRecord, Record, TopicPartition, UnknownTopicError, open_log
+from pinpipe.log.base import Appended, InvalidPartitionError
+from pinpipe.settings import Settings
+from tests import services
+
+pytestmark = pytest.mark.services
+
+BACKENDS = ["sqlite", "kafka", "kinesis"]
+# Tansu joins a group in about session.timeout.ms / 2; librdkafka's default would cost 23 s a join.
+KAFKA_TEST_SETTINGS = {"session.timeout.ms": "6000", "heartbeat.interval.ms": "1200"}
+READ_DEADLINE_S = 60.0
+
+
+def unique(prefix: str) -> str:
+    """Topic, stream and group names are unique per test: the broker and moto are shared per session."""
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+def settings_for(home: Path) -> Settings:
+    return Settings(home=home, kafka=KAFKA_TEST_SETTINGS)
+
+
+def read_at_least(consumer: LogConsumer, n: int, *, max_records: int = 1000) -> list[Record]:
+    """Poll until ``n`` records arrived; bounded, so a lost record fails the test instead of hanging."""
+    records: list[Record] = []
+    deadline = time.monotonic() + READ_DEADLINE_S
+    while len(records) < n:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"read {len(records)} of {n} records before the deadline")
+        records.extend(consumer.poll(max_records=max_records, timeout_s=0.5))
+    return records
+
+
+def by_partition(items: list[tuple[int, int]]) -> dict[int, list[int]]:
+    out: dict[int, list[int]] = defaultdict(list)
+    for partition, offset in items:
+        out[partition].append(offset)
+    return dict(out)
+
+
+def open_backend(kind: str, request: pytest.FixtureRequest, home: Path, tmp_path: Path) -> EventLog:
+    settings = settings_for(home)
+    if kind == "sqlite":
+        try:
+            import pinpipe.log.embedded  # noqa: F401 - being written alongside; fail plainly if absent
+        except ImportError as exc:
+            pytest.fail(f"the embedded log is not built yet: {exc}")
+        return open_log(f"sqlite:///{tmp_path / 'log.db'}", settings)
+    if kind == "kafka":
+        server: services.Server = request.getfixturevalue("tansu")
+        return open_log(server.url, settings)
+    request.getfixturevalue("aws_env")
+    return open_log("kinesis://us-east-1", settings)
+
+
+@pytest.fixture(params=BACKENDS)
+def log(request: pytest.FixtureRequest, home: Path, tmp_path: Path) -> Iterator[EventLog]:
+    backend = open_backend(request.param, request, home, tmp_path)
+    yield backend
+    backend.close()
+
+
+def test_create_list_delete(log: EventLog) -> None:
+    topic = unique("contract-admin")
+    assert topic not in log.topics()
+    log.create_topic(topic, 2)
+    assert log.topics()[topic] == 2
+    log.create_topic(topic, 5)  # exists: nothing changes
+    assert log.topics()[topic] == 2
+    log.delete_topic(topic)
+    assert topic not in log.topics()
+    with pytest.raises(UnknownTopicError):
+        log.delete_topic(topic)
+
+
+def test_appended_positions_read_back_in_order(log: EventLog) -> None:
+    topic = unique("contract-order")
+    log.create_topic(topic, 2)
+    before_ms = time.time_ns() // 1_000_000
+    records = [OutRecord(f'{{"ind": {i}}}'.encode(), key=f"k{i % 3}".encode()) for i in range(30)]
+    records += [OutRecord(b'{"explicit": 1}', partition=1), OutRecord(b'{"explicit": 0}', partition=0)]
+    appended = log.append(topic, records)
+    after_ms = time.time_ns() // 1_000_000
+
+    assert len(appended) == len(records)
+    assert appended[-2].partition == 1 and appended[-1].partition == 0
+    # One key, one partition.
+    for key in (b"k0", b"k1", b"k2"):
+        assert len({a.partition for a, r in zip(appended, records, strict=True) if r.key == key}) == 1
+    # Positions increase per partition in append order, and the end is the last position + 1.
+    written = by_partition([(a.partition, a.offset) for a in appended])
+    for offsets in written.values():
+        assert offsets == sorted(offsets) and len(set(offsets)) == len(offsets)
+    ends = log.end_offsets(topic)
+    assert {p: ends[p] for p in written} == {p: offsets[-1] + 1 for p, offsets in written.items()}
+
+    consumer = log.consumer(unique("g"), [topic])
+    try:
+        got = read_at_least(consumer, len(records))
+    finally:
+        consumer.close()
+    assert len(got) == len(records)
+    assert by_partition([(r.partition, r.offset) for r in got]) == written
+    sent = {(a.partition, a.offset): r for a, r in zip(appended, records, strict=True)}
+    for record in got:
+        assert record.topic == topic
+        assert record.value == sent[(record.partition, record.offset)].value
+        assert before_ms - 5_000 <= record.timestamp_ms <= after_ms + 5_000  # a log time, in UTC ms
+    assert [r.key for r in got if r.value == b'{"ind": 0}'] == [b"k0"]
+
+
+def test_append_checks_input_before_writing(log: EventLog) -> None:
+    topic = unique("contract-bad")
+    log.create_topic(topic, 2)
+    log.append(topic, [OutRecord(b"first", partition=0)])
+    ends = log.end_offsets(topic)
+    with pytest.raises(InvalidPartitionError):
+        log.append(topic, [OutRecord(b"ok", partition=0), OutRecord(b"no such partition", partition=2)])
+    assert log.end_offsets(topic) == ends  # all or nothing
+    with pytest.raises(UnknownTopicError):
+        log.append(unique("contract-missing"), [OutRecord(b"x")])
+
+
+def test_committed_positions_resume_a_new_member(log: EventLog) -> None:
+    topic, group = unique("contract-resume"), unique("g")
+    log.create_topic(topic, 1)
+    appended = log.append(topic, [OutRecord(f"r{i}".encode()) for i in range(10)])
+    first = log.consumer(group, [topic])
+    try:
+        got = read_at_least(first, 10)
+        # Commit after the 6th record: the next member must start at the 7th.
+        first.commit({TopicPartition(topic, 0): got[5].offset + 1})
+    finally:
+        first.close()
+    second = log.consumer(group, [topic])
+    try:
+        rest = read_at_least(second, 4)
+    finally:
+        second.close()
+    assert [r.offset for r in rest] == [a.offset for a in appended[6:]]
+    assert [r.value for r in rest] == [b"r6", b"r7", b"r8", b"r9"]
+
+
+def test_seek_rereads_from_a_position(log: EventLog) -> None:
+    topic = unique("contract-seek")
+    log.create_topic(topic, 1)
+    appended = log.append(topic, [OutRecord(f"r{i}".encode()) for i in range(8)])
+    tp = TopicPartition(topic, 0)
+    consumer = log.consumer(unique("g"), [topic])
+    try:
+        assert [r.value for r in read_at_least(consumer, 8)][-1] == b"r7"
+        consumer.seek(tp, appended[3].offset)
+        again = read_at_least(consumer, 5)
+    finally:
+        consumer.close()
+    assert [r.value for r in again] == [b"r3", b"r4", b"r5", b"r6", b"r7"]
+    assert [r.offset for r in again] == [a.offset for a in appended[3:]]
+
+
+def test_lag_falls_to_zero_when_caught_up(log: EventLog) -> None:
+    topic = unique("contract-lag")
+    log.create_topic(topic, 1)
+    log.append(topic, [OutRecord(f"r{i}".encode()) for i in range(10)])
+    tp = TopicPartition(topic, 0)
+    consumer = log.consumer(unique("g"), [topic])
+    try:
+        got = read_at_least(consumer, 1, max_records=3)
+        assert tp in consumer.assignment()
+        assert consumer.lag()[tp] > 0
+        got += read_at_least(consumer, 10 - len(got))
+        assert len(got) == 10
+        assert consumer.lag() == {tp: 0}
+    finally:
+        consumer.close()
+
+
+def test_a_batch_of_1200_reads_back_whole(log: EventLog) -> None:
+    topic = unique("contract-large")
+    log.create_topic(topic, 2)
+    appended: list[Appended] = log.append(topic, [OutRecord(f'{{"ind": {i}}}'.encode()) for i in range(1200)])
+    assert len(appended) == 1200
+    consumer = log.consumer(unique("g"), [topic])
+    try:
+        got = read_at_least(consumer, 1200)
+    finally:
+        consumer.close()
+    assert sorted((r.partition, r.offset) for r in got) == sorted((a.partition, a.offset) for a in appended)
+
+
+def test_an_idle_poll_returns_nothing(log: EventLog) -> None:
+    topic = unique("contract-idle")
+    log.create_topic(topic, 1)
+    consumer = log.consumer(unique("g"), [topic])
+    try:
+        assert consumer.poll(max_records=10, timeout_s=0.3) == []
+    finally:
+        consumer.close()
