@@ -25,21 +25,22 @@ import signal
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from pinpipe.clean.batch import dead_letter_table
 from pinpipe.clean.schema import CLEAN_SCHEMAS, DEAD_LETTER_SCHEMA
 from pinpipe.log import EventLog, Record, TopicPartition, ensure_topics, open_log
 from pinpipe.settings import TABLES, Settings
-from pinpipe.stream.cleaning import MicroBatchCleaner, Rejected
+from pinpipe.stream.cleaning import Rejected, clean_records
 from pinpipe.stream.decode import DecodeError, row_text
 from pinpipe.stream.metrics import LatencyHistogram, StatusLine, StreamMetrics, stream_metrics
 from pinpipe.stream.positions import INT64_MAX, PositionCodec, Stored, codec_for, resume_offsets
 from pinpipe.stream.table import DeltaSink, Upkeep
+from pinpipe.tables import dead_letter_table_uri, storage_options, warehouse_table
 
 GROUP = "pinpipe-stream"
 DEAD_LETTER_SOURCE = "stream"
@@ -74,13 +75,6 @@ class StreamSummary:
 
     def rate(self) -> float:
         return self.records / self.seconds if self.seconds > 0 else 0.0
-
-
-def warehouse_table(settings: Settings, name: str) -> str:
-    """``<warehouse_url>/<name>`` as a URI deltalake opens (``file://`` becomes a plain path)."""
-    base = str(settings.warehouse_url).rstrip("/")
-    uri = f"{base}/{name}"
-    return uri[len("file://") :] if uri.startswith("file://") else uri
 
 
 class StreamJob:
@@ -144,19 +138,22 @@ class StreamJob:
         streams = list(self.kinds)
         ensure_topics(self.log, streams, settings.partitions)
         upkeep = self.options.upkeep
-        self.tables: dict[str, DeltaSink] = {
-            kind: DeltaSink(warehouse_table(settings, f"stream/{kind}"), CLEAN_SCHEMAS[kind], self.codec, upkeep=upkeep)
-            for kind in TABLES
-        }
+        self.tables: dict[str, DeltaSink] = {}
+        for kind in TABLES:
+            uri = warehouse_table(settings, "stream", kind)
+            self.tables[kind] = DeltaSink(
+                uri, CLEAN_SCHEMAS[kind], self.codec, upkeep=upkeep, storage_options=storage_options(uri)
+            )
+        dead_uri = dead_letter_table_uri(settings)
         self.dead = DeltaSink(
-            warehouse_table(settings, "dead_letter"),
+            dead_uri,
             DEAD_LETTER_SCHEMA,
             self.codec,
             role="dead_letter",
             key=None,
             upkeep=upkeep,
+            storage_options=storage_options(dead_uri),
         )
-        self.cleaner = MicroBatchCleaner()
         self.consumer = self.log.consumer(GROUP, streams)
         # Where this job stands per partition: the stream table's stored position (rows) and the
         # dead-letter table's (its dead letters). Records at or below are already applied.
@@ -168,18 +165,12 @@ class StreamJob:
                 tp = TopicPartition(stream, p)
                 self.held[tp] = self.tables[kind].stored(tp)
                 self.held_dead[tp] = self.dead.stored(tp)
-        seeks = resume_offsets(self.held, self.codec)
-        for tp in self.held:
-            if tp in seeks:
-                self.consumer.seek(tp, seeks[tp])
-            elif self.codec.dense:
-                self.consumer.seek(tp, 0)  # nothing stored: the table is rebuilt from the log's start
+        for tp, position in resume_offsets(self.held).items():
+            self.consumer.seek(tp, position)
 
     def _close(self) -> None:
         with contextlib.suppress(Exception):
             self.consumer.close()
-        with contextlib.suppress(Exception):
-            self.cleaner.close()
         if self._own_log:
             with contextlib.suppress(Exception):
                 self.log.close()
@@ -251,18 +242,21 @@ class StreamJob:
     def _fresh(self, records: list[Record]) -> list[Record]:
         """Drop records this job already holds (at or below the stored position of their partition)."""
         out = []
-        last: dict[TopicPartition, int] = {}
+        last: dict[tuple[str, int], int] = {}
         for rec in records:
-            tp = rec.tp
-            if tp not in last:
+            key = (rec.topic, rec.partition)
+            bound = last.get(key)
+            if bound is None:
+                tp = TopicPartition(*key)
                 if tp not in self.held:  # a partition added after start-up
                     self.held[tp] = self.tables[self.kinds[tp.topic]].stored(tp)
                     self.held_dead[tp] = self.dead.stored(tp)
                 held = self.held[tp]
-                last[tp] = -1 if held is None else held.offset
-            if rec.offset > last[tp]:
+                bound = -1 if held is None else held.offset
+            if rec.offset > bound:
                 out.append(rec)
-                last[tp] = rec.offset
+                bound = rec.offset
+            last[key] = bound
         return out
 
     def _apply(self, batch: list[Record]) -> None:
@@ -281,7 +275,7 @@ class StreamJob:
                     good.append(rec)
                 except DecodeError as exc:
                     rejected.append(Rejected(rec, str(exc)))
-            clean, bad = self.cleaner.clean(kind, good, texts) if good else (CLEAN_SCHEMAS[kind].empty_table(), [])
+            clean, bad = clean_records(kind, good, texts) if good else (CLEAN_SCHEMAS[kind].empty_table(), [])
             rejected.extend(bad)
             rows[kind] = self._new_rows(kind, clean)
 
@@ -312,19 +306,17 @@ class StreamJob:
         return clean.filter(pa.array([ind not in known for ind in clean["ind"].to_pylist()], pa.bool_()))
 
     def _dead_letter_rows(self, rejected: list[Rejected]) -> pa.Table:
-        now = datetime.now(UTC)
-        return pa.table(
+        """dead_letter rows in the shared shape, at the records' real positions."""
+        records = pa.table(
             {
-                "source": [DEAD_LETTER_SOURCE] * len(rejected),
-                "topic": [r.record.topic for r in rejected],
-                "partition": [r.record.partition for r in rejected],
-                "offset": [_dead_letter_offset(r.record.offset) for r in rejected],
-                "value": [_raw_text(r.record.value) for r in rejected],
-                "reason": [_reason(r) for r in rejected],
-                "time": [now] * len(rejected),
-            },
-            schema=DEAD_LETTER_SCHEMA,
+                "topic": pa.array([r.record.topic for r in rejected], pa.string()),
+                "partition": pa.array([r.record.partition for r in rejected], pa.int64()),
+                "offset": pa.array([_dead_letter_offset(r.record.offset) for r in rejected], pa.int64()),
+                "value": pa.array([_raw_text(r.record.value) for r in rejected], pa.string()),
+                "reason": pa.array([_reason(r) for r in rejected], pa.string()),
+            }
         )
+        return dead_letter_table(records, DEAD_LETTER_SOURCE)
 
     def _after_commit(
         self,
@@ -360,9 +352,8 @@ class StreamJob:
             )
         summary.duplicates = summary.records - summary.written - summary.dead_letters
         summary.commits = sum(t.commits for t in self.tables.values()) + self.dead.commits
-        if self.codec.dense:
-            with contextlib.suppress(Exception):
-                self.consumer.commit({tp: rec.offset + 1 for tp, rec in _last_per_partition(batch).items()})
+        with contextlib.suppress(Exception):  # a hint for lag monitors and retention; the tables are the truth
+            self.consumer.commit({tp: last + 1 for tp, last in _last_per_partition(batch).items()})
         if self.on_commit is not None:
             self.on_commit(summary)
 
@@ -371,18 +362,20 @@ def _above(record: Record, held: Stored | None) -> bool:
     return held is None or record.offset > held.offset
 
 
-def _spans(records: Iterator[Record] | list[Record]) -> dict[TopicPartition, tuple[int, int]]:
+def _spans(records: Iterable[Record]) -> dict[TopicPartition, tuple[int, int]]:
     """Per partition, the (first, last) offset of ``records`` (which are in offset order per partition)."""
-    out: dict[TopicPartition, tuple[int, int]] = {}
+    first: dict[tuple[str, int], int] = {}
+    last: dict[tuple[str, int], int] = {}
     for rec in records:
-        tp = rec.tp
-        first = out[tp][0] if tp in out else rec.offset
-        out[tp] = (first, rec.offset)
-    return out
+        key = (rec.topic, rec.partition)
+        if key not in first:
+            first[key] = rec.offset
+        last[key] = rec.offset
+    return {TopicPartition(*key): (start, last[key]) for key, start in first.items()}
 
 
-def _last_per_partition(batch: list[Record]) -> dict[TopicPartition, Record]:
-    return {rec.tp: rec for rec in batch}
+def _last_per_partition(batch: list[Record]) -> dict[TopicPartition, int]:
+    return {tp: last for tp, (_, last) in _spans(batch).items()}
 
 
 def _dead_letter_offset(offset: int) -> int | None:

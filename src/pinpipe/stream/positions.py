@@ -162,16 +162,12 @@ def check_fresh(
         )
 
 
-def resume_offsets(stored: Mapping[TopicPartition, Stored | None], codec: PositionCodec) -> dict[TopicPartition, int]:
-    """Where to seek each partition on start-up: after the last stored record.
+def resume_offsets(stored: Mapping[TopicPartition, Stored | None]) -> dict[TopicPartition, int]:
+    """Where to seek each partition on start-up: the position after the last stored record.
 
-    Dense logs seek to ``offset + 1``. Kinesis has no ``+1``: it seeks AT the stored sequence number
-    and the job drops records at or below it (:class:`~pinpipe.stream.engine.StreamJob` filters every
-    record against the stored position anyway).
+    ``offset + 1`` on every backend: on Kinesis a position is "last sequence number + 1" by the log's
+    convention (it reads ``AFTER_SEQUENCE_NUMBER`` position - 1), so no real next number is needed.
+    Partitions with nothing stored start at 0, the log's start (Kinesis: ``TRIM_HORIZON``), so a
+    deleted table is rebuilt from everything the log retains.
     """
-    out: dict[TopicPartition, int] = {}
-    for tp, position in stored.items():
-        if position is None:
-            continue
-        out[tp] = position.offset + 1 if codec.dense else position.offset
-    return out
+    return {tp: 0 if position is None else position.offset + 1 for tp, position in stored.items()}
