@@ -1,0 +1,137 @@
+"""The Kafka event log against a real Kafka-protocol broker (Tansu): what the contract suite does not cover."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from pinpipe.errors import BackendUnavailableError, ConfigError
+from pinpipe.log import OutRecord, TopicPartition
+from pinpipe.log import kafka as kafka_module
+from pinpipe.log.kafka import KafkaLog, client_configs
+from tests import services
+from tests.integration.test_log_contract import read_at_least, settings_for, unique
+
+pytestmark = pytest.mark.services
+
+
+@pytest.fixture
+def log(tansu: services.Server, home: Path) -> Iterator[KafkaLog]:
+    backend = KafkaLog(tansu.url, settings_for(home))
+    yield backend
+    backend.close()
+
+
+def test_two_members_share_partitions_and_read_each_offset_once(log: KafkaLog) -> None:
+    topic, group = unique("kafka-share"), unique("g")
+    log.create_topic(topic, 4)
+    first, second = log.consumer(group, [topic]), log.consumer(group, [topic])
+    try:
+        # Let the group settle before anything is written, so no partition changes hands mid-read
+        # (a handover re-delivers uncommitted records: at-least-once, not what this test is about).
+        deadline_reads = 0
+        while not (first.assignment() and second.assignment()) or (first.assignment() | second.assignment()) != {
+            TopicPartition(topic, p) for p in range(4)
+        }:
+            assert first.poll(timeout_s=0.2) == [] and second.poll(timeout_s=0.2) == []
+            deadline_reads += 1
+            assert deadline_reads < 150, "the group never shared the 4 partitions"
+        assert not first.assignment() & second.assignment()
+
+        appended = log.append(topic, [OutRecord(f"r{i}".encode(), key=f"k{i}".encode()) for i in range(200)])
+        assert {a.partition for a in appended} == {0, 1, 2, 3}
+        got: list[tuple[int, int]] = []
+        for _ in range(300):
+            if len(got) >= 200:
+                break
+            for member in (first, second):
+                records = member.poll(timeout_s=0.1)
+                assert {r.tp for r in records} <= member.assignment()
+                got.extend((r.partition, r.offset) for r in records)
+    finally:
+        first.close()
+        second.close()
+    assert sorted(got) == sorted((a.partition, a.offset) for a in appended)  # every offset, exactly once
+
+
+def test_seek_before_the_assignment_applies_when_it_arrives(log: KafkaLog) -> None:
+    topic = unique("kafka-early-seek")
+    log.create_topic(topic, 2)
+    appended = log.append(topic, [OutRecord(f"r{i}".encode(), partition=i % 2) for i in range(10)])
+    consumer = log.consumer(unique("g"), [topic])
+    try:
+        assert consumer.assignment() == set()  # nothing assigned before the first poll joins the group
+        consumer.seek(TopicPartition(topic, 1), 3)
+        got = read_at_least(consumer, 5 + 2)
+    finally:
+        consumer.close()
+    assert sorted((r.partition, r.offset) for r in got) == [(0, o) for o in range(5)] + [(1, 3), (1, 4)]
+    assert {(a.partition, a.offset) for a in appended} >= {(r.partition, r.offset) for r in got}
+
+
+def test_end_offsets_are_exact_after_multi_record_batches(log: KafkaLog) -> None:
+    """Tansu's ListOffsets answers the last batch's base offset + 1; the fetch confirms the real end."""
+    topic = unique("kafka-ends")
+    log.create_topic(topic, 1)
+    log.append(topic, [OutRecord(b"x", partition=0)] * 300)
+    log.append(topic, [OutRecord(b"y", partition=0)] * 300)
+    assert log.end_offsets(topic) == {0: 600}
+
+
+def test_timestamps_come_from_the_message(log: KafkaLog) -> None:
+    topic = unique("kafka-ts")
+    log.create_topic(topic, 1)
+    log.append(topic, [OutRecord(b"x")])
+    consumer = log.consumer(unique("g"), [topic])
+    try:
+        (record,) = read_at_least(consumer, 1)
+    finally:
+        consumer.close()
+    assert record.timestamp_ms > 1_600_000_000_000  # CreateTime in UTC ms, never "not available" (-1)
+
+
+def test_a_broker_that_is_down_is_a_backend_error(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(kafka_module, "METADATA_TIMEOUT_S", 1.0)
+    log = KafkaLog(f"kafka://127.0.0.1:{services.free_port()}", settings_for(home))
+    try:
+        with pytest.raises(BackendUnavailableError, match="could not list topics"):
+            log.append("anything", [OutRecord(b"x")])
+    finally:
+        log.close()
+
+
+def test_passthrough_settings_cannot_weaken_the_guarantees() -> None:
+    user = {
+        "acks": "1",
+        "enable.idempotence": "false",
+        "enable.auto.commit": "true",
+        "session.timeout.ms": "6000",
+        "linger.ms": "20",
+        "security.protocol": "SASL_SSL",
+        "sasl.password": "s3cret",
+    }
+    producer, consumer, admin = client_configs("kafka://a:9092,b:9092", user)
+    assert producer["bootstrap.servers"] == "a:9092,b:9092"
+    assert (producer["acks"], producer["enable.idempotence"], producer["linger.ms"]) == ("all", True, "20")
+    assert consumer["enable.auto.commit"] is False and consumer["auto.offset.reset"] == "earliest"
+    # Each client gets only the properties it understands; security goes to all of them.
+    assert "session.timeout.ms" in consumer and "session.timeout.ms" not in producer
+    assert "linger.ms" not in consumer and "acks" not in admin
+    assert all(c["security.protocol"] == "SASL_SSL" and c["sasl.password"] == "s3cret" for c in (producer, admin))
+
+
+@pytest.mark.parametrize(
+    ("url", "extra"),
+    [
+        ("kafka://127.0.0.1:9092", {"group.protocol": "consumer"}),
+        ("kafka://127.0.0.1:9092", {"transactional.id": "t"}),
+        ("kafka://user:pw@127.0.0.1:9092", {}),
+        ("http://127.0.0.1:9092", {}),
+    ],
+)
+def test_settings_the_log_cannot_honour_are_refused(url: str, extra: dict[str, str]) -> None:
+    with pytest.raises(ConfigError) as caught:
+        client_configs(url, extra)
+    assert "pw" not in str(caught.value)  # a password in a URL is never echoed
