@@ -1,7 +1,8 @@
 """`source init`: create the tables and fill them with generated events, in one transaction.
 
-One transaction, so a failed or interrupted init leaves the tables as they were (empty ones on a
-fresh database) rather than half an event set; chunked ``executemany`` inserts, so memory stays flat.
+The rows go in one transaction, so a failed or interrupted init leaves empty tables (``--replace``
+drops the old ones first, in its own step), never half an event set; chunked ``executemany`` inserts
+keep memory flat at any size.
 """
 
 from __future__ import annotations
