@@ -38,12 +38,13 @@ from pinpipe.settings import TABLES, Settings
 from pinpipe.stream.cleaning import Rejected, clean_records
 from pinpipe.stream.decode import DecodeError, row_text
 from pinpipe.stream.metrics import LatencyHistogram, StatusLine, StreamMetrics, stream_metrics
-from pinpipe.stream.positions import INT64_MAX, PositionCodec, Stored, codec_for, resume_offsets
+from pinpipe.stream.positions import INT64_MAX, PositionCodec, Stored, app_id, codec_for, resume_offsets
 from pinpipe.stream.table import DeltaSink, Upkeep
 from pinpipe.tables import dead_letter_table_uri, storage_options, warehouse_table
 
 GROUP = "pinpipe-stream"
 DEAD_LETTER_SOURCE = "stream"
+DEAD = "dead_letter"  # the app-id role of a partition's dead letters
 DEAD_LETTER_VALUE_LIMIT = 100_000  # characters of a bad record kept in dead_letter
 
 
@@ -149,7 +150,6 @@ class StreamJob:
             dead_uri,
             DEAD_LETTER_SCHEMA,
             self.codec,
-            role="dead_letter",
             key=None,
             upkeep=upkeep,
             storage_options=storage_options(dead_uri),
@@ -163,8 +163,8 @@ class StreamJob:
         for stream, kind in self.kinds.items():
             for p in range(partitions.get(stream, 0)):
                 tp = TopicPartition(stream, p)
-                self.held[tp] = self.tables[kind].stored(tp)
-                self.held_dead[tp] = self.dead.stored(tp)
+                self.held[tp] = self.tables[kind].stored(app_id(tp))
+                self.held_dead[tp] = self.dead.stored(app_id(tp, role=DEAD))
         for tp, position in resume_offsets(self.held).items():
             self.consumer.seek(tp, position)
 
@@ -249,8 +249,8 @@ class StreamJob:
             if bound is None:
                 tp = TopicPartition(*key)
                 if tp not in self.held:  # a partition added after start-up
-                    self.held[tp] = self.tables[self.kinds[tp.topic]].stored(tp)
-                    self.held_dead[tp] = self.dead.stored(tp)
+                    self.held[tp] = self.tables[self.kinds[tp.topic]].stored(app_id(tp))
+                    self.held_dead[tp] = self.dead.stored(app_id(tp, role=DEAD))
                 held = self.held[tp]
                 bound = -1 if held is None else held.offset
             if rec.offset > bound:
@@ -283,18 +283,20 @@ class StreamJob:
         fresh_dead = [r for r in rejected if _above(r.record, self.held_dead.get(r.record.tp))]
         if fresh_dead:
             spans = _spans(r.record for r in fresh_dead)
-            commit_s += self.dead.commit(self._dead_letter_rows(fresh_dead), spans)
+            commit_s += self.dead.commit(
+                self._dead_letter_rows(fresh_dead), {app_id(tp, role=DEAD): span for tp, span in spans.items()}
+            )
             self.metrics.commits.labels(table="dead_letter").inc()
             for tp in spans:
-                self.held_dead[tp] = self.dead.expected[tp]
+                self.held_dead[tp] = self.dead.expected[app_id(tp, role=DEAD)]
         for kind, records in by_kind.items():
             spans = _spans(records)
-            elapsed = self.tables[kind].commit(rows[kind], spans)
+            elapsed = self.tables[kind].commit(rows[kind], {app_id(tp): span for tp, span in spans.items()})
             self.metrics.commits.labels(table=f"stream/{kind}").inc()
             self.metrics.commit_seconds.labels(table=f"stream/{kind}").observe(elapsed)
             commit_s += elapsed
             for tp in spans:
-                self.held[tp] = self.tables[kind].expected[tp]
+                self.held[tp] = self.tables[kind].expected[app_id(tp)]
         visible_ms = time.time_ns() // 1_000_000
         self._after_commit(batch, by_kind, rows, [r.record for r in rejected], visible_ms)
 

@@ -20,8 +20,7 @@ from dataclasses import dataclass
 import pyarrow as pa
 from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
 
-from pinpipe.log.base import TopicPartition
-from pinpipe.stream.positions import PositionCodec, StaleBatchError, Stored, app_id, check_fresh
+from pinpipe.stream.positions import PositionCodec, StaleBatchError, Stored, check_fresh
 
 COMMIT_ATTEMPTS = 3
 
@@ -43,7 +42,6 @@ class DeltaSink:
         schema: pa.Schema,
         codec: PositionCodec,
         *,
-        role: str = "rows",
         key: str | None = "ind",
         storage_options: dict[str, str] | None = None,
         upkeep: Upkeep | None = None,
@@ -51,14 +49,13 @@ class DeltaSink:
         self.uri = uri
         self.schema = schema
         self.codec = codec
-        self.role = role
         self.key = key
         self.storage_options = storage_options
         self.upkeep = upkeep or Upkeep()
         self.table = DeltaTable.create(uri, schema, mode="ignore", storage_options=storage_options)
         self.table = DeltaTable(uri, storage_options=storage_options)
-        # What this job believes the table stores per partition: set at start-up, moved by commits.
-        self.expected: dict[TopicPartition, Stored | None] = {}
+        # What this job believes the table stores per app id: set at start-up, moved by commits.
+        self.expected: dict[str, Stored | None] = {}
         self.keys: set[int] = set()
         self.commits = 0
         self._appends_since_compact = 0
@@ -72,34 +69,36 @@ class DeltaSink:
     def _lookup(self, app: str) -> int | None:
         return self.table.transaction_version(app)
 
-    def stored(self, tp: TopicPartition) -> Stored | None:
-        """What the table's current snapshot says about ``tp`` (and remember it as expected)."""
-        position = self.codec.read(app_id(tp, role=self.role), self._lookup)
-        self.expected[tp] = position
+    def stored(self, app: str) -> Stored | None:
+        """What the table's current snapshot says about ``app`` (and remember it as expected)."""
+        position = self.codec.read(app, self._lookup)
+        self.expected[app] = position
         return position
 
-    def commit(self, rows: pa.Table, spans: dict[TopicPartition, tuple[int, int]]) -> float:
-        """Append ``rows`` with one app transaction set per partition in ``spans`` ({tp: (first, last)}).
+    def commit(self, rows: pa.Table, spans: dict[str, tuple[int, int]]) -> float:
+        """Append ``rows`` with one app transaction set per app id in ``spans`` ({app: (first, last)}).
+
+        App ids are per stream partition for the Python engine (:func:`~.positions.app_id`) and per
+        query for Spark (the batch id is the offset).
 
         Checks each partition against the stored position first (deltalake would take a stale
         version silently). Returns the commit's wall time in seconds.
         """
-        plan: list[tuple[TopicPartition, Stored]] = []
+        plan: list[tuple[str, Stored]] = []
         transactions: list[Transaction] = []
-        for tp, (first, last) in sorted(spans.items()):
-            app = app_id(tp, role=self.role)
-            expected = self.expected.get(tp)
+        for app, (first, last) in sorted(spans.items()):
+            expected = self.expected.get(app)
             check_fresh(app, first, self.codec.read(app, self._lookup), expected)
             transactions.extend(self.codec.transactions(app, last, expected))
             version = last if self.codec.dense else (0 if expected is None else expected.version + 1)
-            plan.append((tp, Stored(offset=last, version=version)))
+            plan.append((app, Stored(offset=last, version=version)))
         if rows.schema != self.schema:
             rows = rows.select(self.schema.names).cast(self.schema)
         started = time.perf_counter()
         self._write(rows, transactions, plan)
         elapsed = time.perf_counter() - started
-        for tp, position in plan:
-            self.expected[tp] = position
+        for app, position in plan:
+            self.expected[app] = position
         if self.key is not None and rows.num_rows:
             self.keys.update(rows[self.key].to_pylist())
         self.commits += 1
@@ -108,9 +107,7 @@ class DeltaSink:
         self._maintain()
         return elapsed
 
-    def _write(
-        self, rows: pa.Table, transactions: list[Transaction], plan: Sequence[tuple[TopicPartition, Stored]]
-    ) -> None:
+    def _write(self, rows: pa.Table, transactions: list[Transaction], plan: Sequence[tuple[str, Stored]]) -> None:
         """Write once; on an error, find out from the table whether the commit landed before retrying."""
         for attempt in range(1, COMMIT_ATTEMPTS + 1):
             try:
@@ -123,10 +120,10 @@ class DeltaSink:
                 return
             except Exception as exc:
                 self.table.update_incremental()
-                landed = [self.codec.read(app_id(tp, role=self.role), self._lookup) for tp, _ in plan]
+                landed = [self.codec.read(app, self._lookup) for app, _ in plan]
                 if landed == [position for _, position in plan]:
                     return  # the commit happened; only its answer was lost
-                if landed != [self.expected.get(tp) for tp, _ in plan]:
+                if landed != [self.expected.get(app) for app, _ in plan]:
                     raise StaleBatchError(
                         f"{self.uri}: another writer committed for the same partitions ({exc})",
                         hint="run only one stream job per warehouse",
