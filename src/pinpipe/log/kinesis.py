@@ -72,7 +72,8 @@ from pinpipe.log.names import validate_name
 MAX_RECORDS_PER_CALL = 500
 MAX_BYTES_PER_CALL = 5 * 1024 * 1024
 MAX_RECORD_BYTES = 1024 * 1024
-PUT_ATTEMPTS = 5  # first try + 4 retries of the failed records: 0.1 + 0.2 + 0.4 + 0.8 s of backoff
+PUT_ATTEMPTS = 5  # first try + 4 retries of the failed records
+PUT_BACKOFF_S = 0.1  # doubled per retry, with jitter: about 1.5 s in all before a batch is given up
 GET_RECORDS_LIMIT = 10_000
 # Kinesis allows 5 GetRecords per second per shard: an idle poll loop asks each shard this often.
 IDLE_POLL_S = 0.2
@@ -338,7 +339,7 @@ class KinesisLog:
         failures: dict[str, int] = {}
         for attempt in range(PUT_ATTEMPTS):
             if attempt:
-                time.sleep(0.1 * 2 ** (attempt - 1) * (0.5 + random.random()))
+                time.sleep(PUT_BACKOFF_S * 2 ** (attempt - 1) * (0.5 + random.random()))
             try:
                 response = self.client.put_records(StreamName=topic, Records=[entries[i] for i in pending])
             except (BotoCoreError, ClientError) as exc:
