@@ -1,15 +1,56 @@
-"""`pinpipe batch run`: the daily batch job."""
+"""`pinpipe batch run`: the daily batch job (the same entry point the Airflow DAG and Databricks call)."""
 
 from __future__ import annotations
 
-import typer
+from datetime import date
+from typing import Annotated
 
-from pinpipe.cli._common import not_built
+import typer
+from rich.table import Table
+
+from pinpipe.cli._common import console, err_console, settings
+from pinpipe.errors import ConfigError
 
 app = typer.Typer(help="Clean the lake and compute the insights (DuckDB or Spark).", no_args_is_help=True)
 
 
+def _day(value: str | None) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise ConfigError(f"--date {value!r} is not a date", hint="use YYYY-MM-DD") from None
+
+
 @app.command("run")
-def run(ctx: typer.Context) -> None:
-    """Run the batch job for a day or for the whole lake."""
-    not_built("batch run", 6)
+def run(
+    ctx: typer.Context,
+    day: Annotated[str | None, typer.Option("--date", help="Read only this day's partitions (YYYY-MM-DD).")] = None,
+    everything: Annotated[bool, typer.Option("--all", help="Read the whole lake (both layouts).")] = False,
+    engine: Annotated[str, typer.Option("--engine", help="duckdb (embedded) or spark.")] = "duckdb",
+    spark_master: Annotated[
+        str | None, typer.Option("--spark-master", help="Spark master URL (default: settings, local[*]).")
+    ] = None,
+) -> None:
+    """Run the batch job for a day or for the whole lake; reruns leave the same tables."""
+    from pinpipe.batch import run_batch
+
+    if day is not None and everything:
+        raise ConfigError("give either --date or --all, not both")
+    if day is None and not everything:
+        raise ConfigError("say what to read", hint="--date YYYY-MM-DD for one day, --all for the whole lake")
+    cfg = settings(ctx, spark_master=spark_master)
+    err = err_console()
+    summary = run_batch(cfg, _day(day), engine, spark_master=spark_master, progress=lambda m: err.print(m))
+    table = Table(title=f"batch {summary.scope} ({summary.engine})", header_style="bold")
+    for column in ("table", "records read", "clean rows merged"):
+        table.add_column(column, justify="right" if column != "table" else "left")
+    for kind, rows in summary.rows_written.items():
+        table.add_row(kind, f"{summary.records_read.get(kind, 0):,}", f"{rows:,}")
+    table.add_row("dead_letter", "", f"{summary.dead_letters:,}")
+    for name, rows in summary.insight_rows.items():
+        table.add_row(f"insights/{name}", "", f"{rows:,}")
+    console().print(table)
+    timing = ", ".join(f"{k} {v:.1f}s" for k, v in summary.durations.items())
+    err.print(f"done in {summary.durations.get('total', 0):.1f}s ({timing})")
