@@ -17,6 +17,12 @@ class Engine(StrEnum):
     SPARK = "spark"
 
 
+class SparkSource(StrEnum):
+    FILES = "files"
+    KAFKA = "kafka"
+    KINESIS = "kinesis"
+
+
 @app.command("run")
 def run(
     ctx: typer.Context,
@@ -33,6 +39,13 @@ def run(
         int, typer.Option("--max-batch-ms", min=1, help="Close a micro-batch this long after its first record.")
     ] = 250,
     quiet: Annotated[bool, typer.Option("--quiet", help="No live status line on stderr.")] = False,
+    spark_source: Annotated[
+        SparkSource,
+        typer.Option(
+            "--spark-source",
+            help="--engine spark reads the lake's landing files, or Kafka/Kinesis where the cluster has the connector.",
+        ),
+    ] = SparkSource.FILES,
 ) -> None:
     """Consume the streams into warehouse/stream/{pin,geo,user}; bad records go to warehouse/dead_letter.
 
@@ -43,7 +56,7 @@ def run(
         from pinpipe.stream.spark import SparkStreamOptions, run_spark_stream
 
         summary = run_spark_stream(
-            config, SparkStreamOptions(until_idle=until_idle, max_files_per_trigger=None, trigger_ms=max_batch_ms)
+            config, SparkStreamOptions(until_idle=until_idle, source=spark_source.value, trigger_ms=max_batch_ms)
         )
         err_console().print(
             f"stream (spark): {summary.batches} micro-batches, {summary.written:,} rows written, "
