@@ -137,7 +137,7 @@ class LocalLake:
         except OSError as exc:
             raise BackendUnavailableError(f"lake read of {key!r} failed: {exc}", retry_after=1.0) from exc
 
-    def keys(self, prefix: str = TOPICS_DIR + "/") -> Iterator[str]:
+    def list_keys(self, prefix: str = TOPICS_DIR + "/") -> Iterator[str]:
         base = self.root / prefix.strip("/") if prefix.strip("/") else self.root
         for folder, dirs, files in os.walk(base):
             if Path(folder) == self.root:

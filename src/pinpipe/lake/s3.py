@@ -55,7 +55,7 @@ class S3Lake:
         except OSError as exc:
             raise BackendUnavailableError(f"lake read of {key!r} failed: {exc}", retry_after=1.0) from exc
 
-    def keys(self, prefix: str = TOPICS_DIR + "/") -> Iterator[str]:
+    def list_keys(self, prefix: str = TOPICS_DIR + "/") -> Iterator[str]:
         base = f"{self.base}/{prefix.strip('/')}" if prefix.strip("/") else self.base
         try:
             found = self.fs.find(base)

@@ -44,7 +44,7 @@ class LakeStore(Protocol):
         """The bytes under ``key``, or ``None`` when there is no such object."""
         ...
 
-    def keys(self, prefix: str = TOPICS_DIR + "/") -> Iterator[str]:
+    def list_keys(self, prefix: str = TOPICS_DIR + "/") -> Iterator[str]:
         """Every key under the folder ``prefix`` (temps never included), in no promised order."""
         ...
 
@@ -89,7 +89,7 @@ def sink_files(store: LakeStore, topic: str | None = None) -> list[LakeFile]:
     """
     prefix = f"{TOPICS_DIR}/{topic}/" if topic else f"{TOPICS_DIR}/"
     found = []
-    for key in store.keys(prefix):
+    for key in store.list_keys(prefix):
         info = parse_key(key)
         if info is not None and (topic is None or info.topic == topic):
             found.append(LakeFile(key, info))

@@ -11,21 +11,27 @@ A file holds consecutive records of ONE partition. It is closed:
   file before it, so a file never spans two day folders;
 - from outside, by :meth:`PartitionBuffer.cut` (an idle partition, or a drained log).
 
-Every rule but the last is a function of the records alone, so a replay cuts at the same offsets.
-``first_limit`` pins the first cut after a (re)start to the length of a file a crashed run already
-wrote at the same key, so even an idle-cut file is rewritten with identical bytes (docs/SINK.md).
+Every rule but the last is a function of the records alone. A cut from outside is not, so after a
+(re)start the buffer is *recovering*: before it starts a file it asks ``pin(offset, timestamp_ms)``
+whether a crashed run already wrote a file at that key, and if so how many records it holds; that
+file is then re-cut at exactly that length (by no other rule, and never from outside), so the replay
+rewrites it with the same key and the same bytes. The first "no file there" ends the recovery
+(docs/SINK.md has the argument).
 
 Pure logic, no I/O: the sink decides what to do with closed :class:`Chunk` s.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from pinpipe.log.base import Record, TopicPartition
 
 DAY_MS = 86_400_000
+
+# (start offset, first record's timestamp) -> records in the file a crashed run left there, or None.
+PinFn = Callable[[int, int], int | None]
 
 
 @dataclass(slots=True)
@@ -47,13 +53,14 @@ class PartitionBuffer:
 
     __slots__ = (
         "_day",
-        "_first_limit",
         "_first_ts",
+        "_limit",
         "_start",
         "daily",
         "flush_size",
         "last_arrival",
         "next_offset",
+        "pin",
         "rotate_interval_ms",
         "tp",
         "values",
@@ -66,7 +73,7 @@ class PartitionBuffer:
         flush_size: int,
         rotate_interval_ms: int | None = None,
         daily: bool = True,
-        first_limit: int | None = None,
+        pin: PinFn | None = None,
     ) -> None:
         if flush_size < 1:
             raise ValueError(f"flush_size must be >= 1, got {flush_size}")
@@ -74,7 +81,8 @@ class PartitionBuffer:
         self.flush_size = flush_size
         self.rotate_interval_ms = rotate_interval_ms if rotate_interval_ms and rotate_interval_ms > 0 else None
         self.daily = daily
-        self._first_limit = first_limit if first_limit and first_limit > 0 else None
+        self.pin = pin
+        self._limit = 0  # the open file's pinned length; 0 = not pinned
         self.values: list[bytes] = []
         self._start = -1
         self._first_ts = 0
@@ -87,46 +95,61 @@ class PartitionBuffer:
         return len(self.values)
 
     @property
-    def start_offset(self) -> int | None:
-        return self._start if self.values else None
+    def pinned(self) -> bool:
+        """The open file re-creates a crashed run's file: only its length may close it."""
+        return self._limit > 0
+
+    @property
+    def recovering(self) -> bool:
+        return self.pin is not None
 
     def _close(self) -> Chunk:
         chunk = Chunk(self.tp, self._start, self.next_offset, self._first_ts, self.values)
         self.values = []
-        self._first_limit = None  # pins only the first file after a (re)start
+        self._limit = 0
         return chunk
+
+    def _open(self, rec: Record) -> None:
+        self._start = rec.offset
+        self._first_ts = rec.timestamp_ms
+        self._day = rec.timestamp_ms // DAY_MS
+        if self.pin is not None:
+            found = self.pin(rec.offset, rec.timestamp_ms)
+            if found:
+                self._limit = found
+            else:
+                self.pin = None  # past the crashed run's files: normal rules from here on
 
     def add(self, records: Sequence[Record], now: float = 0.0) -> list[Chunk]:
         """Take consecutive records of this partition (offset order); return the files they closed."""
         closed: list[Chunk] = []
         values = self.values
-        limit = self._first_limit or self.flush_size
-        pinned = self._first_limit is not None  # a pinned first file follows only its length
-        interval = None if pinned else self.rotate_interval_ms
-        daily = self.daily and not pinned
-        day = self._day
+        flush_size, interval, daily = self.flush_size, self.rotate_interval_ms, self.daily
         for rec in records:
-            ts = rec.timestamp_ms
-            if values and (
-                (daily and ts // DAY_MS != day) or (interval is not None and ts - self._first_ts >= interval)
-            ):
-                closed.append(self._close())
-                values = self.values
-                limit, interval, daily = self.flush_size, self.rotate_interval_ms, self.daily
+            if values:
+                if self._limit:
+                    pass  # a pinned file closes by its length alone
+                elif (daily and rec.timestamp_ms // DAY_MS != self._day) or (
+                    interval is not None and rec.timestamp_ms - self._first_ts >= interval
+                ):
+                    closed.append(self._close())
+                    values = self.values
             if not values:
-                self._start = rec.offset
-                self._first_ts = ts
-                day = self._day = ts // DAY_MS
+                self._open(rec)
             values.append(rec.value)
             self.next_offset = rec.offset + 1
-            if len(values) >= limit:
+            if len(values) >= (self._limit or flush_size):
                 closed.append(self._close())
                 values = self.values
-                limit, interval, daily = self.flush_size, self.rotate_interval_ms, self.daily
         if records:
             self.last_arrival = now
         return closed
 
-    def cut(self) -> Chunk | None:
-        """Close the open file as it is (idle or drained partition); ``None`` when it is empty."""
-        return self._close() if self.values else None
+    def cut(self, *, force: bool = False) -> Chunk | None:
+        """Close the open file as it is (an idle or drained partition); ``None`` when it is empty.
+
+        A pinned file is left open unless ``force`` (the log is drained and still lacks records the
+        crashed run's file held: nothing better can be done than to replace it)."""
+        if not self.values or (self._limit and not force):
+            return None
+        return self._close()

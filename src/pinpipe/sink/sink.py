@@ -1,14 +1,19 @@
 """``LakeSink``: the Kafka Connect S3 sink's job, from the event log to the raw JSON lake, exactly once.
 
 The loop: poll a batch → add each partition's run of records to its :class:`PartitionBuffer` → close
-files by the rotation rules, or because a partition went idle, or because the log is drained →
-write the closed files and commit their end offsets, in rounds of at most ONE file per partition
-(write, then commit, then the next round).
+files by the rotation rules, or because a partition went idle, or because the log is drained → hand
+the closed files to ONE writer thread → commit each file's end offset once the writer reports it
+durable. One writer, files in offset order, at most one file per partition per store call: a
+partition's written files are always a prefix of what was handed over, so the files a crash leaves
+written but uncommitted form an unbroken chain starting at the committed offset. The replay re-reads
+from that offset and re-cuts each file of the chain at the length it finds in the lake (see
+:mod:`pinpipe.sink.buffer`), so it rewrites the same keys with the same bytes. docs/SINK.md has the
+whole argument.
 
-Why rounds: they keep at most one written-but-uncommitted file per partition, always starting at the
-committed offset. After a crash the sink re-reads from that offset, so its first file has exactly
-that key and replaces the orphan, whatever cut produced either; the orphan's length is read back and
-pins the first cut so the bytes are identical too. docs/SINK.md has the whole argument.
+Writing overlaps polling only on a log whose consumer never loses a partition (the embedded log: one
+member reads every partition). On Kafka a rebalance happens inside ``poll`` and the next owner starts
+at the committed offset at once, so every handed-over file is durable and committed BEFORE each poll:
+a file of ours can never land after the next owner looked at that key.
 """
 
 from __future__ import annotations
@@ -17,15 +22,17 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from itertools import groupby
 from operator import attrgetter
+from urllib.parse import urlsplit
 
 from pinpipe.lake.format import count_records, encode
 from pinpipe.lake.layout import Compression, Partitioner, object_key
 from pinpipe.lake.store import LakeStore
 from pinpipe.log.base import EventLog, LogConsumer, Record, TopicPartition
-from pinpipe.sink.buffer import Chunk, PartitionBuffer
+from pinpipe.sink.buffer import Chunk, PartitionBuffer, PinFn
 
 SINK_GROUP = "pinpipe-sink"
 
@@ -84,6 +91,10 @@ ProgressFn = Callable[[SinkStats, dict[TopicPartition, int]], None]
 AssignmentFn = Callable[[set[TopicPartition]], None]
 
 _RUN_KEY = attrgetter("topic", "partition")
+# Logs whose consumer keeps every partition for its whole life (no group rebalances).
+STATIC_ASSIGNMENT_SCHEMES = frozenset({"sqlite"})
+# Rounds of files handed to the writer and not yet committed, before the loop waits (memory bound).
+MAX_ROUNDS_IN_FLIGHT = 8
 
 
 class LakeSink:
@@ -107,24 +118,32 @@ class LakeSink:
         self.on_progress = on_progress
         self.on_assignment = on_assignment
         self.progress_every_s = progress_every_s
+        self.pipelined = urlsplit(log.url).scheme in STATIC_ASSIGNMENT_SCHEMES
         self.stats = SinkStats(topics={t: TopicStats() for t in self.topics})
         self._buffers: dict[TopicPartition, PartitionBuffer] = {}
         self._assigned: set[TopicPartition] = set()
+        self._in_flight: deque[Future[list[tuple[Chunk, int]]]] = deque()
 
     # ------------------------------------------------------------------ the loop
 
     def run(self, *, until_idle: bool = False, stop: threading.Event | None = None) -> SinkStats:
         """Sink until ``stop`` is set (or, with ``until_idle``, until every partition is drained and
-        flushed). On stop, what is not committed is simply dropped: the next run re-reads it."""
+        flushed). On stop, files already handed to the writer are finished and committed; records
+        still in buffers are dropped: the next run re-reads them, as the connector does."""
         stop = stop or threading.Event()
         cfg = self.config
         idle_s = cfg.idle_flush_ms / 1000 if cfg.idle_flush_ms else None
-        consumer = self.log.consumer(cfg.group, self.topics)
         self.stats = SinkStats(topics={t: TopicStats() for t in self.topics})
+        self._buffers.clear()
+        self._assigned = set()
+        consumer = self.log.consumer(cfg.group, self.topics)
+        writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pinpipe-sink-writer")
         next_progress = time.monotonic() + self.progress_every_s
         lag: dict[TopicPartition, int] = {}
         try:
             while not stop.is_set():
+                if not self.pipelined:
+                    self._settle(consumer, wait_all=True)  # nothing in flight across a rebalance
                 records = consumer.poll(cfg.poll_records, cfg.poll_timeout_s)
                 self._sync_assignment(consumer)
                 now = time.monotonic()
@@ -134,21 +153,25 @@ class LakeSink:
                     lag = consumer.lag()
                     drained = bool(self._assigned) and not any(lag.get(tp, 0) for tp in self._assigned)
                 for tp, buf in self._buffers.items():
-                    if buf.values and (drained or (idle_s is not None and now - buf.last_arrival >= idle_s)):
-                        chunk = buf.cut()
-                        assert chunk is not None
-                        closed.setdefault(tp, []).append(chunk)
+                    if drained or (idle_s is not None and buf.values and now - buf.last_arrival >= idle_s):
+                        chunk = buf.cut(force=drained)
+                        if chunk is not None:
+                            closed.setdefault(tp, []).append(chunk)
                 if closed:
-                    self._write_and_commit(closed, consumer)
+                    self._hand_over(closed, writer)
+                self._settle(consumer, wait_all=drained)
                 if drained:
                     self.stats.drained = True
                     break
                 if self.on_progress is not None and now >= next_progress:
                     next_progress = now + self.progress_every_s
                     self.on_progress(self.stats, consumer.lag())
+            self._settle(consumer, wait_all=True)
             lag = consumer.lag()
         finally:
             self.stats.elapsed_s = time.monotonic() - self.stats.started
+            writer.shutdown(wait=True, cancel_futures=True)
+            self._in_flight.clear()
             consumer.close()
         for tp, behind in lag.items():
             self.stats.topic(tp.topic).lag += behind
@@ -179,25 +202,32 @@ class LakeSink:
                 # offset): what we buffered is re-read, so start over from here.
                 buf = None
             if buf is None:
-                buf = self._buffers[tp] = self._open_buffer(tp, run[0])
+                buf = self._buffers[tp] = self._new_buffer(tp)
             done = buf.add(run, now)
             if done:
                 closed.setdefault(tp, []).extend(done)
         return closed
 
-    def _open_buffer(self, tp: TopicPartition, first: Record) -> PartitionBuffer:
-        """A fresh buffer at the committed offset; pinned to the length of a file a crashed run left
-        at this very key (written, never committed), so the replay rewrites it byte for byte."""
+    def _new_buffer(self, tp: TopicPartition) -> PartitionBuffer:
+        """A buffer starting at the committed offset, recovering: it re-cuts any file a crashed run
+        wrote there (and after it) at that file's length."""
         cfg = self.config
-        existing = self.store.read(self._key(tp, first.offset, first.timestamp_ms))
-        pinned = count_records(existing, compressed=cfg.compression is Compression.GZIP) if existing else None
         return PartitionBuffer(
             tp,
             flush_size=cfg.flush_size,
             rotate_interval_ms=cfg.rotate_interval_ms,
             daily=cfg.partitioner is Partitioner.DAILY,
-            first_limit=pinned,
+            pin=self._pin(tp),
         )
+
+    def _pin(self, tp: TopicPartition) -> PinFn:
+        gzip = self.config.compression is Compression.GZIP
+
+        def existing_length(start_offset: int, timestamp_ms: int) -> int | None:
+            data = self.store.read(self._key(tp, start_offset, timestamp_ms))
+            return count_records(data, compressed=gzip) if data else None
+
+        return existing_length
 
     def _key(self, tp: TopicPartition, start_offset: int, timestamp_ms: int) -> str:
         return object_key(
@@ -209,21 +239,34 @@ class LakeSink:
             compression=self.config.compression,
         )
 
-    def _write_and_commit(self, closed: dict[TopicPartition, list[Chunk]], consumer: LogConsumer) -> None:
-        """Write closed files and commit their ends, one file per partition per round, so a partition
-        never has two written-but-uncommitted files (the exactly-once invariant)."""
-        queues = {tp: deque(chunks) for tp, chunks in closed.items() if chunks}
-        compression = self.config.compression
+    # ------------------------------------------------------------------ writing and committing
+
+    def _hand_over(self, closed: dict[TopicPartition, list[Chunk]], writer: ThreadPoolExecutor) -> None:
+        """Queue closed files as rounds of at most one file per partition, in offset order."""
+        queues = [deque(chunks) for chunks in closed.values() if chunks]
         while queues:
-            batch = [q.popleft() for q in queues.values()]
-            objects = {
-                self._key(c.tp, c.start_offset, c.first_timestamp_ms): encode(c.values, compression) for c in batch
-            }
-            self.store.write(objects)
-            consumer.commit({c.tp: c.end_offset for c in batch})
-            for chunk, data in zip(batch, objects.values(), strict=True):
+            batch = [q.popleft() for q in queues]
+            self._in_flight.append(writer.submit(self._write_round, batch))
+            queues = [q for q in queues if q]
+
+    def _write_round(self, batch: list[Chunk]) -> list[tuple[Chunk, int]]:
+        """In the writer thread: serialise and store one round; returns each file with its size."""
+        compression = self.config.compression
+        objects = {self._key(c.tp, c.start_offset, c.first_timestamp_ms): encode(c.values, compression) for c in batch}
+        self.store.write(objects)
+        return [(c, len(data)) for c, data in zip(batch, objects.values(), strict=True)]
+
+    def _settle(self, consumer: LogConsumer, *, wait_all: bool) -> None:
+        """Commit the ends of the files the writer finished, in order; wait for all of them when
+        ``wait_all``, or for the oldest while too many are in flight."""
+        positions: dict[TopicPartition, int] = {}
+        in_flight = self._in_flight
+        while in_flight and (wait_all or in_flight[0].done() or len(in_flight) > MAX_ROUNDS_IN_FLIGHT):
+            for chunk, size in in_flight.popleft().result():  # a failed write raises here
+                positions[chunk.tp] = chunk.end_offset
                 stats = self.stats.topic(chunk.tp.topic)
                 stats.records += len(chunk.values)
                 stats.files += 1
-                stats.bytes += len(data)
-            queues = {tp: q for tp, q in queues.items() if q}
+                stats.bytes += size
+        if positions:
+            consumer.commit(positions)

@@ -1,0 +1,116 @@
+"""The lake store and format: whole objects or nothing, temps never visible, deterministic bytes."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pinpipe.errors import ConfigError, ValidationError
+from pinpipe.lake.format import count_records, decode, encode, gzip_bytes, json_lines
+from pinpipe.lake.layout import Compression, Partitioner, object_key
+from pinpipe.lake.local import TMP_DIR, LocalLake
+from pinpipe.lake.store import open_lake, sink_files
+from tests.sink.helpers import assert_no_temps
+
+ROWS = [b'{"index":1,"title":"a"}', b'{"index":2,"title":"caf\xc3\xa9"}', b'{"index":3}']
+
+
+# ---------------------------------------------------------------- format
+
+
+def test_json_lines_is_one_value_per_line_verbatim() -> None:
+    assert json_lines(ROWS) == b"\n".join(ROWS) + b"\n"
+    assert json_lines([]) == b""
+
+
+def test_values_that_would_break_the_framing_are_mended_without_parsing() -> None:
+    pretty = b'{\n  "index": 4,\r\n  "x": [1,\r 2]\n}'
+    data = json_lines([ROWS[0], pretty, b"", ROWS[1]])
+    lines = data.split(b"\n")[:-1]
+    assert lines == [ROWS[0], b'{   "index": 4,   "x": [1,  2] }', b"null", ROWS[1]]
+
+
+def test_gzip_bytes_are_deterministic_and_standard() -> None:
+    body = json_lines(ROWS * 100)
+    first, second = gzip_bytes(body), gzip_bytes(body)
+    assert first == second
+    assert first[4:8] == b"\x00\x00\x00\x00"  # no mtime
+    assert first[3] == 0  # no file name, no comment
+    assert gzip.decompress(first) == body
+
+
+@pytest.mark.parametrize("compression", list(Compression))
+def test_encode_decode_round_trip(compression: Compression) -> None:
+    data = encode(ROWS, compression)
+    gz = compression is Compression.GZIP
+    assert decode(data, compressed=gz) == ROWS
+    assert count_records(data, compressed=gz) == 3
+
+
+# ---------------------------------------------------------------- local store
+
+
+def test_open_lake_takes_bare_paths_and_refuses_unknown_schemes(tmp_path: Path) -> None:
+    store = open_lake(str(tmp_path / "lake"))
+    assert isinstance(store, LocalLake) and store.url.startswith("file://")
+    with pytest.raises(ConfigError):
+        open_lake("ftp://host/lake")
+
+
+@pytest.mark.parametrize("key", ["/abs/x.json", "topics/../../x", "topics//x", "", "topics/./x"])
+def test_keys_cannot_escape_the_lake(tmp_path: Path, key: str) -> None:
+    store = open_lake(str(tmp_path))
+    with pytest.raises(ValidationError):
+        store.write({key: b"x"})
+
+
+def test_write_read_list_and_replace(tmp_path: Path) -> None:
+    store = open_lake((tmp_path / "lake").as_uri())
+    k1 = object_key("t", 0, 0, partitioner=Partitioner.DEFAULT)
+    k2 = object_key("t", 0, 3, partitioner=Partitioner.DAILY, timestamp_ms=0)
+    store.write({k1: b"one\n", k2: b"two\n"})
+    assert store.read(k1) == b"one\n" and store.read(k2) == b"two\n"
+    assert store.read("topics/t/partition=0/missing.json") is None
+    assert sorted(store.list_keys()) == sorted([k1, k2])
+    store.write({k1: b"again\n"})  # a replay replaces the object whole
+    assert store.read(k1) == b"again\n"
+    assert [f.key for f in sink_files(store)] == [k1, k2]
+    assert [f.key for f in sink_files(store, "t")] == [k1, k2] and sink_files(store, "u") == []
+    assert_no_temps(store)
+    assert os.listdir(tmp_path / "lake" / TMP_DIR) == []  # nothing left behind either
+
+
+def test_temps_of_a_crashed_writer_are_invisible_and_cleaned(tmp_path: Path) -> None:
+    """A writer killed between its temp write and the rename leaves only a temp nobody lists."""
+    lake = tmp_path / "lake"
+    store = LocalLake(lake.as_uri())
+    key = object_key("t", 0, 0, partitioner=Partitioner.DEFAULT)
+    store.write({key: b"committed\n"})
+    # A real process that dies with a temp written: its pid is then certainly dead.
+    code = (
+        "import os,sys; from pinpipe.lake.local import LocalLake; s=LocalLake(sys.argv[1]); "
+        "p=s.tmp/f'{s._tag}0.tmp'; p.write_bytes(b'half'); os._exit(0)"
+    )
+    subprocess.run([sys.executable, "-c", code, lake.as_uri()], check=True, timeout=60)
+    leftovers = os.listdir(lake / TMP_DIR)
+    assert len(leftovers) == 1 and leftovers[0].startswith(socket.gethostname())
+    assert list(store.list_keys()) == [key]  # readers see only the sink file
+    assert_no_temps(store)
+    LocalLake(lake.as_uri())  # the next store on this host removes it
+    assert os.listdir(lake / TMP_DIR) == []
+    assert store.read(key) == b"committed\n"
+
+
+def test_a_live_writers_temp_is_kept(tmp_path: Path) -> None:
+    lake = tmp_path / "lake"
+    store = LocalLake(lake.as_uri())
+    mine = store.tmp / f"{store._tag}99.tmp"  # this process is alive
+    mine.write_bytes(b"in flight")
+    LocalLake(lake.as_uri())
+    assert mine.exists()
