@@ -36,6 +36,12 @@ Producing — idempotent, ``acks=all``, no transactions (decided and measured on
   every downstream reader already deduplicates on ``ind`` (DESIGN.md "Cleaning"). Input errors
   (unknown topic, a partition the topic lacks) are checked before anything is produced, so they are
   all or nothing.
+- Measured on Tansu (2 cores, 8 threads appending at once): single-record appends 7.3k-10.4k/s with
+  ``linger.ms=0`` (the default here) vs 1.3k/s with librdkafka's 5 ms (every append waits out the
+  linger); 500-record appends ~200k records/s with 0 vs 240k-280k with 5 ms. Set
+  ``PINPIPE_KAFKA__LINGER_MS=5`` when big batches matter more than request latency. One thread serves
+  all delivery reports, so an append wakes the moment its last report arrives. The first append of a
+  process takes ~1 s on Tansu (the idempotent producer's id handshake).
 - Partition: the record's explicit ``partition``; else by key with ``murmur2_random`` (the Java
   client's partitioner, so a key lands where Kafka Connect or a Java producer would put it); else
   librdkafka spreads keyless records (sticky batches).
@@ -155,7 +161,13 @@ def client_configs(url: str, passthrough: Mapping[str, str]) -> tuple[dict[str, 
             hint="remove PINPIPE_KAFKA__GROUP_PROTOCOL (the classic protocol is used)",
         )
     common: dict[str, Any] = {"bootstrap.servers": bootstrap_servers(url), "logger": logger}
-    producer: dict[str, Any] = {"delivery.timeout.ms": DEFAULT_DELIVERY_TIMEOUT_MS, "partitioner": "murmur2_random"}
+    # linger.ms 0: an append waits for its own delivery, so lingering only adds latency; records of
+    # concurrent appends still share requests while earlier ones are in flight (see the docstring).
+    producer: dict[str, Any] = {
+        "delivery.timeout.ms": DEFAULT_DELIVERY_TIMEOUT_MS,
+        "partitioner": "murmur2_random",
+        "linger.ms": 0,
+    }
     consumer: dict[str, Any] = {}
     admin: dict[str, Any] = {}
     for key, value in passthrough.items():
@@ -266,6 +278,7 @@ class KafkaLog:
         self._producer_conf, self._consumer_conf, admin_conf = client_configs(url, dict(settings.kafka))
         self._admin = AdminClient(admin_conf)
         self._producer: Producer | None = None
+        self._poller: threading.Thread | None = None
         self._watermarks: Consumer | None = None
         self._partitions: dict[str, int] = {}
         self._lock = threading.Lock()
@@ -355,7 +368,18 @@ class KafkaLog:
                 raise BackendUnavailableError("Kafka event log is closed", retry_after=1.0)
             if self._producer is None:
                 self._producer = Producer(self._producer_conf)
+                self._poller = threading.Thread(
+                    target=self._serve_deliveries, args=(self._producer,), name="pinpipe-kafka-deliveries", daemon=True
+                )
+                self._poller.start()
             return self._producer
+
+    def _serve_deliveries(self, producer: Producer) -> None:
+        """One thread serves every delivery report, so each waiting ``append`` wakes the moment its
+        last report arrives. (Appenders polling for themselves measured ~10x slower for single-record
+        appends from 8 threads: a thread whose poll served another's report left that one asleep.)"""
+        while not self._closed:
+            producer.poll(0.1)
 
     def append(self, topic: str, records: Sequence[OutRecord]) -> list[Appended]:
         """Produce ``records`` and wait for every delivery report; see the module docstring."""
@@ -370,16 +394,12 @@ class KafkaLog:
         for i, record in enumerate(records):
             self._produce(producer, topic, record, lambda err, msg, i=i: delivery.report(i, err, msg))
         timeout_s = float(self._producer_conf["delivery.timeout.ms"]) / 1000 + 5.0
-        deadline = time.monotonic() + timeout_s
-        while not delivery.done.is_set():
-            if time.monotonic() > deadline:
-                raise BackendUnavailableError(
-                    f"Kafka at {self.url}: {delivery.remaining} of {len(records)} records to {topic!r} "
-                    f"unacknowledged after {timeout_s:.0f}s",
-                    retry_after=1.0,
-                )
-            # Serves delivery callbacks of every thread's appends; each sets only its own state.
-            producer.poll(0.01)
+        if not delivery.done.wait(timeout_s):
+            raise BackendUnavailableError(
+                f"Kafka at {self.url}: {delivery.remaining} of {len(records)} records to {topic!r} "
+                f"unacknowledged after {timeout_s:.0f}s",
+                retry_after=1.0,
+            )
         if delivery.unknown_topic:
             with self._lock:
                 self._partitions.pop(topic, None)
@@ -409,7 +429,7 @@ class KafkaLog:
                     raise BackendUnavailableError(
                         f"Kafka at {self.url}: the producer queue stayed full", retry_after=1.0
                     ) from None
-                producer.poll(0.05)
+                time.sleep(0.01)  # the delivery thread drains the queue
             except KafkaException as exc:
                 raise _unavailable(f"produce to {topic!r}", self.url, exc) from exc
 
@@ -432,6 +452,8 @@ class KafkaLog:
             watermarks, self._watermarks = self._watermarks, None
         if producer is not None:
             producer.flush(float(self._producer_conf["delivery.timeout.ms"]) / 1000)
+            if self._poller is not None:
+                self._poller.join()
         if watermarks is not None:
             watermarks.close()
 
