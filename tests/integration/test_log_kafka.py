@@ -12,7 +12,7 @@ from pinpipe.log import OutRecord, TopicPartition
 from pinpipe.log import kafka as kafka_module
 from pinpipe.log.kafka import KafkaLog, client_configs
 from tests import services
-from tests.integration.test_log_contract import read_at_least, settings_for, unique
+from tests.integration.test_log_contract import KAFKA_TEST_SETTINGS, read_at_least, settings_for, unique
 
 pytestmark = pytest.mark.services
 
@@ -135,3 +135,21 @@ def test_settings_the_log_cannot_honour_are_refused(url: str, extra: dict[str, s
     with pytest.raises(ConfigError) as caught:
         client_configs(url, extra)
     assert "pw" not in str(caught.value)  # a password in a URL is never echoed
+
+
+def test_a_broker_lost_after_start_fails_the_append(tmp_path: Path, home: Path) -> None:
+    """Delivery reports that never succeed become a BackendUnavailableError (the gateway's 503)."""
+    server = services.start_tansu(tmp_path)
+    assert server.proc is not None
+    settings = settings_for(home).model_copy(update={"kafka": {**KAFKA_TEST_SETTINGS, "delivery.timeout.ms": "2000"}})
+    log = KafkaLog(server.url, settings)
+    try:
+        topic = unique("kafka-lost")
+        log.create_topic(topic, 1)
+        assert log.append(topic, [OutRecord(b"before")])[0].offset == 0
+        services.stop(server.proc)
+        with pytest.raises(BackendUnavailableError, match=f"1 of 1 records to '{topic}' failed"):
+            log.append(topic, [OutRecord(b"after")])
+    finally:
+        log.close()
+        services.stop(server.proc)

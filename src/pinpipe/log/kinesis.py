@@ -18,7 +18,9 @@ Mapping onto the log contract:
 
 Appending: ``PutRecords`` in chunks of at most 500 records and 5 MiB. Kinesis reports failures per
 record (``FailedRecordCount``, ``ErrorCode``): the failed records alone are sent again with
-exponential backoff; what still fails is reported with its error codes — only throttling
+exponential backoff (so a retried record lands after records of the same batch that went through at
+first: readers see shard order, which is sequence-number order); what still fails is reported with
+its error codes — only throttling
 (``ProvisionedThroughputExceededException``) → :class:`~pinpipe.errors.RetryableError` with
 ``retry_after`` (the gateway's 429), anything else → :class:`~pinpipe.errors.BackendUnavailableError`
 (503). Kinesis has no transactions, so a batch that fails part-way leaves the records that were
