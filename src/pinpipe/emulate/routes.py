@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 from urllib.parse import quote
 
 import orjson
@@ -25,24 +25,25 @@ KINESIS_MAX_RECORDS = 500
 _KAFKA_RETRIABLE = 2
 
 
-@dataclass(frozen=True, slots=True)
-class OutRow:
-    """A row on its way out, with the event id it belongs to (downstream dedupes on it)."""
+class OutRow(NamedTuple):
+    """A row on its way out, with the event id it belongs to (downstream dedupes on it).
+
+    Named tuples rather than dataclasses for the per-record types: tens of thousands are made per
+    second, and a tuple is about three times cheaper to build than a frozen dataclass.
+    """
 
     ind: int
     row: dict[str, Any]
 
 
-@dataclass(frozen=True, slots=True)
-class Ack:
+class Ack(NamedTuple):
     """Where the log put a record: (partition, offset) on Kafka routes, (ShardId, SequenceNumber) on Kinesis."""
 
     partition: int | str
     offset: int | str
 
 
-@dataclass(frozen=True, slots=True)
-class Rejected:
+class Rejected(NamedTuple):
     """A record the gateway did not take; ``retryable`` ones are sent again, alone."""
 
     reason: str

@@ -187,25 +187,24 @@ class Emulator:
             planned = opts.planned(len(ids))
             picker = pick(ids, random.Random(seed), count=planned, every_once=opts.every_once)
             queue: asyncio.Queue[_Job | None] = asyncio.Queue(maxsize=2 * opts.concurrency)
-            async with self._client() as client:
-                start = self._clock()
-                prepare_s = start - began
-                workers = [asyncio.create_task(self._worker(queue, client)) for _ in range(opts.concurrency)]
-                progress = self._progress_task(planned)
-                prefetch = _Prefetcher(picker, reader, executor)
-                try:
-                    await self._produce(prefetch, queue, start)
-                    for _ in workers:
-                        await queue.put(None)
-                    await asyncio.gather(*workers)
-                finally:
-                    for task in workers:
-                        task.cancel()
-                    await asyncio.gather(*workers, return_exceptions=True)
-                    await prefetch.close()
-                    if progress is not None:
-                        await progress.stop()
-                elapsed = self._clock() - start
+            start = self._clock()
+            prepare_s = start - began
+            workers = [asyncio.create_task(self._worker(queue)) for _ in range(opts.concurrency)]
+            progress = self._progress_task(planned)
+            prefetch = _Prefetcher(picker, reader, executor)
+            try:
+                await self._produce(prefetch, queue, start)
+                for _ in workers:
+                    await queue.put(None)
+                await asyncio.gather(*workers)
+            finally:
+                for task in workers:
+                    task.cancel()
+                await asyncio.gather(*workers, return_exceptions=True)
+                await prefetch.close()
+                if progress is not None:
+                    await progress.stop()
+            elapsed = self._clock() - start
         finally:
             await loop.run_in_executor(executor, reader.close)
             executor.shutdown(wait=True)
@@ -220,11 +219,17 @@ class Emulator:
         )
 
     def _client(self) -> httpx.AsyncClient:
+        """A keep-alive client for one worker.
+
+        One connection per worker, not one shared pool of ``concurrency``: httpcore's pool rescans
+        every connection for every queued request, which cost more CPU than the requests themselves
+        (measured: about 1.5 ms per request at 8 connections).
+        """
         opts = self.options
         headers = {"accept": "application/json"}
         if opts.api_key:
             headers["x-api-key"] = opts.api_key
-        limits = httpx.Limits(max_connections=opts.concurrency, max_keepalive_connections=opts.concurrency)
+        limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
         timeout = httpx.Timeout(opts.timeout_s, connect=min(opts.timeout_s, 10.0), pool=None)
         return httpx.AsyncClient(base_url=opts.api_url, headers=headers, limits=limits, timeout=timeout)
 
@@ -283,16 +288,17 @@ class Emulator:
 
     # -- workers ------------------------------------------------------------------------------
 
-    async def _worker(self, queue: asyncio.Queue[_Job | None], client: httpx.AsyncClient) -> None:
-        while (job := await queue.get()) is not None:
-            destination, rows = job
-            if self.stats.aborted is not None:
-                self._fail(rows, "not sent: run aborted")
-                continue
-            try:
-                await self._deliver(client, destination, rows)
-            except Exception as exc:  # a bug must not hang the run: its records count as failed
-                self._fail(rows, f"{type(exc).__name__}: {exc}")
+    async def _worker(self, queue: asyncio.Queue[_Job | None]) -> None:
+        async with self._client() as client:
+            while (job := await queue.get()) is not None:
+                destination, rows = job
+                if self.stats.aborted is not None:
+                    self._fail(rows, "not sent: run aborted")
+                    continue
+                try:
+                    await self._deliver(client, destination, rows)
+                except Exception as exc:  # a bug must not hang the run: its records count as failed
+                    self._fail(rows, f"{type(exc).__name__}: {exc}")
 
     def _fail(self, rows: Sequence[OutRow], reason: str) -> None:
         self.stats.records_failed += len(rows)
