@@ -1,0 +1,111 @@
+"""Shared steps of the stream integration tests: run the CLI, read the log and the tables back."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import orjson
+from deltalake import DeltaTable
+
+from pinpipe.log import Record, open_log
+from pinpipe.settings import TABLES, Settings, get_settings
+
+PINPIPE = str(Path(sys.executable).with_name("pinpipe"))
+READ_DEADLINE_S = 60.0
+
+
+def pinpipe(*args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
+    """Run the CLI in this test's environment (PINPIPE_HOME, log URLs, AWS_*); fail loudly with its output."""
+    done = subprocess.run([PINPIPE, *args], capture_output=True, text=True, timeout=timeout, env=dict(os.environ))
+    assert done.returncode == 0, f"pinpipe {' '.join(args)} exited {done.returncode}:\n{done.stdout}\n{done.stderr}"
+    return done
+
+
+def unique_prefix() -> str:
+    """Streams are named after the prefix; Tansu and moto are shared per session."""
+    return f"s{uuid.uuid4().hex[:8]}"
+
+
+def log_records(settings: Settings) -> dict[str, list[Record]]:
+    """Every record of each stream, read by a throw-away consumer group (the acknowledged truth)."""
+    log = open_log(settings.stream_log_url or "", settings)
+    try:
+        out: dict[str, list[Record]] = {}
+        for kind in TABLES:
+            stream = settings.stream(kind)
+            consumer = log.consumer(f"check-{uuid.uuid4().hex[:8]}", [stream])
+            try:
+                for partition in range(log.topics()[stream]):
+                    from pinpipe.log import TopicPartition
+
+                    consumer.seek(TopicPartition(stream, partition), 0)
+                records: list[Record] = []
+                deadline = time.monotonic() + READ_DEADLINE_S
+                idle = 0
+                while idle < 3 and time.monotonic() < deadline:
+                    batch = consumer.poll(5000, 1.0)
+                    records.extend(batch)
+                    lag = consumer.lag()
+                    idle = idle + 1 if not batch and lag and not any(lag.values()) else 0
+                out[kind] = records
+            finally:
+                consumer.close()
+        return out
+    finally:
+        log.close()
+
+
+def row_ind(kind: str, record: Record) -> int | None:
+    try:
+        row = orjson.loads(record.value)
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(row, dict):
+        return None
+    value = row.get("index" if kind == "pin" else "ind")
+    return value if isinstance(value, int) else None
+
+
+def table_rows(settings: Settings, name: str) -> list[dict]:
+    return DeltaTable(str(settings.home / "warehouse" / name)).to_pyarrow_table().to_pylist()
+
+
+def follower_count(text: str) -> int | None:
+    """The test's own oracle for DESIGN.md's follower_count rule."""
+    if text.endswith("k") and text[:-1].isdigit():
+        return int(text[:-1]) * 1000
+    if text.endswith("M") and text[:-1].isdigit():
+        return int(text[:-1]) * 1_000_000
+    return int(text) if text.isdigit() else None
+
+
+def check_tables_hold_each_acknowledged_ind_once(settings: Settings) -> dict[str, list[Record]]:
+    """The stream tables hold exactly the distinct inds in the log, once each, cleaned per DESIGN.md."""
+    records = log_records(settings)
+    for kind in TABLES:
+        expected = {i for i in (row_ind(kind, r) for r in records[kind]) if i is not None}
+        got = [r["ind"] for r in table_rows(settings, f"stream/{kind}")]
+        assert len(got) == len(set(got)), f"{kind}: an ind appears twice"
+        assert set(got) == expected, f"{kind}: {len(set(got) ^ expected)} inds differ"
+    raw_pins = {row_ind("pin", r): orjson.loads(r.value) for r in records["pin"] if row_ind("pin", r) is not None}
+    for row in table_rows(settings, "stream/pin"):
+        raw = raw_pins[row["ind"]]
+        assert row["follower_count"] == follower_count(raw["follower_count"])
+        assert row["save_location"] == raw["save_location"].removeprefix("Local save in ")
+        if raw["title"] == "No Title Data Available":
+            assert row["title"] is None
+        assert "downloaded" not in row
+    for row in table_rows(settings, "stream/geo"):
+        assert len(row["coordinates"]) == 2 and row["timestamp"] is not None
+    for row in table_rows(settings, "stream/user"):
+        assert " " in row["user_name"] and row["date_joined"] is not None
+    return records
+
+
+def current_settings() -> Settings:
+    return get_settings()
