@@ -71,6 +71,7 @@ class SinkStats:
     started: float = field(default_factory=time.monotonic)
     elapsed_s: float = 0.0
     drained: bool = False
+    recovered: int = 0  # files a stopped run wrote but did not commit, re-cut at their length
 
     def topic(self, name: str) -> TopicStats:
         stats = self.topics.get(name)
@@ -89,6 +90,7 @@ class SinkStats:
 
 ProgressFn = Callable[[SinkStats, dict[TopicPartition, int]], None]
 AssignmentFn = Callable[[set[TopicPartition]], None]
+RecoveredFn = Callable[[TopicPartition, int, int], None]  # partition, start offset, records
 
 _RUN_KEY = attrgetter("topic", "partition")
 # Logs whose consumer keeps every partition for its whole life (no group rebalances).
@@ -109,6 +111,7 @@ class LakeSink:
         *,
         on_progress: ProgressFn | None = None,
         on_assignment: AssignmentFn | None = None,
+        on_recovered: RecoveredFn | None = None,
         progress_every_s: float = 0.5,
     ) -> None:
         self.log = log
@@ -117,6 +120,7 @@ class LakeSink:
         self.config = config or SinkConfig()
         self.on_progress = on_progress
         self.on_assignment = on_assignment
+        self.on_recovered = on_recovered
         self.progress_every_s = progress_every_s
         self.pipelined = urlsplit(log.url).scheme in STATIC_ASSIGNMENT_SCHEMES
         self.stats = SinkStats(topics={t: TopicStats() for t in self.topics})
@@ -225,7 +229,13 @@ class LakeSink:
 
         def existing_length(start_offset: int, timestamp_ms: int) -> int | None:
             data = self.store.read(self._key(tp, start_offset, timestamp_ms))
-            return count_records(data, compressed=gzip) if data else None
+            if not data:
+                return None
+            records = count_records(data, compressed=gzip)
+            self.stats.recovered += 1
+            if self.on_recovered is not None:
+                self.on_recovered(tp, start_offset, records)
+            return records
 
         return existing_length
 
