@@ -17,6 +17,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import orjson
@@ -172,6 +173,18 @@ def check_log_against_source(
     return extras
 
 
+def every_event(route: str, source: str, gateway: Gateway, prefix: str, **kw: Any) -> EmulateOptions:
+    """Options for an ``--all`` run from ``source`` to ``gateway``."""
+    return EmulateOptions(
+        route=route,  # type: ignore[arg-type]
+        source_url=source,
+        api_url=gateway.url,
+        prefix=prefix,
+        every_once=True,
+        **kw,
+    )
+
+
 BACKENDS = [
     pytest.param("batch", "embedded", 1500, id="batch-embedded"),
     pytest.param("stream", "embedded", 1500, id="stream-embedded"),
@@ -197,16 +210,7 @@ def test_all_events_land_in_the_log_exactly_once(
     gateway.start()
     acks = AckLog()
     try:
-        options = EmulateOptions(
-            route=route,  # type: ignore[arg-type]
-            source_url=source,
-            api_url=gateway.url,
-            prefix=prefix,
-            every_once=True,
-            seed=1,
-            concurrency=4,
-            batch_size=50,
-        )
+        options = every_event(route, source, gateway, prefix, seed=1, concurrency=4, batch_size=50)
         summary = run_emulator(options, on_ack=acks)
     finally:
         gateway.stop()
@@ -270,17 +274,8 @@ def test_a_gateway_killed_mid_run_loses_nothing_acknowledged(route: str, home: P
     gateway.start()
     crash = CrashAtThreshold(gateway=gateway, threshold=total // 3)
     try:
-        options = EmulateOptions(
-            route=route,  # type: ignore[arg-type]
-            source_url=source,
-            api_url=gateway.url,
-            prefix=prefix,
-            every_once=True,
-            seed=2,
-            concurrency=8,
-            batch_size=40,
-            retry=RetryPolicy(attempts=40, base_s=0.05, cap_s=1.0),  # rides out a restart of up to ~30 s
-        )
+        retry = RetryPolicy(attempts=40, base_s=0.05, cap_s=1.0)  # rides out a restart of up to ~30 s
+        options = every_event(route, source, gateway, prefix, seed=2, concurrency=8, batch_size=40, retry=retry)
         summary = run_emulator(options, on_ack=crash)
         assert crash.restart is not None
         crash.restart.join(timeout=90)
