@@ -12,7 +12,8 @@ from pathlib import Path
 import orjson
 from deltalake import DeltaTable
 
-from pinpipe.log import Record, open_log
+from pinpipe.clean.schema import RAW_FIELDS
+from pinpipe.log import Record, TopicPartition, open_log
 from pinpipe.settings import TABLES, Settings, get_settings
 
 PINPIPE = str(Path(sys.executable).with_name("pinpipe"))
@@ -41,8 +42,6 @@ def log_records(settings: Settings) -> dict[str, list[Record]]:
             consumer = log.consumer(f"check-{uuid.uuid4().hex[:8]}", [stream])
             try:
                 for partition in range(log.topics()[stream]):
-                    from pinpipe.log import TopicPartition
-
                     consumer.seek(TopicPartition(stream, partition), 0)
                 records: list[Record] = []
                 deadline = time.monotonic() + READ_DEADLINE_S
@@ -61,11 +60,12 @@ def log_records(settings: Settings) -> dict[str, list[Record]]:
 
 
 def row_ind(kind: str, record: Record) -> int | None:
+    """The record's ind if it is a well-formed row of ``kind`` (exactly its topic's keys), else None."""
     try:
         row = orjson.loads(record.value)
     except orjson.JSONDecodeError:
         return None
-    if not isinstance(row, dict):
+    if not isinstance(row, dict) or set(row) != {f.name for f in RAW_FIELDS[kind]}:
         return None
     value = row.get("index" if kind == "pin" else "ind")
     return value if isinstance(value, int) else None
