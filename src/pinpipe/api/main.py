@@ -1,0 +1,122 @@
+"""The gateway app: ``create_app(settings)`` wires the routers, the logs, metrics and error handling.
+
+The logs are opened at start-up (lifespan) unless given, the pinpipe topics and streams are created
+when missing, and the logs are closed at shutdown — after uvicorn has finished the requests in
+flight, so every acknowledged record is already durable when the process exits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from pinpipe import __version__
+from pinpipe.api import dashboard, health
+from pinpipe.api.deps import ApiKeyGuard
+from pinpipe.api.errors import install_error_handlers
+from pinpipe.api.kafka_rest import KafkaRestRoutes
+from pinpipe.api.kinesis import KinesisRoutes
+from pinpipe.api.metrics import GatewayMetrics, MetricsMiddleware
+from pinpipe.errors import RetryableError
+from pinpipe.log import ensure_topics, open_log
+from pinpipe.log.base import EventLog
+from pinpipe.settings import TABLES, Settings, get_settings
+
+logger = logging.getLogger("pinpipe.api")
+
+TOPIC_RETRY_S = 5.0
+
+
+def create_app(settings: Settings, *, log: EventLog | None = None, stream_log: EventLog | None = None) -> FastAPI:
+    """The gateway for ``settings``; logs given here are used as they are and not closed by the app."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        owned: list[EventLog] = []
+        topic_log = log
+        if topic_log is None:
+            topic_log = await run_in_threadpool(open_log, settings.log_url or "", settings)
+            owned.append(topic_log)
+        streams = stream_log
+        if streams is None:
+            if settings.stream_log_url == settings.log_url:
+                streams = topic_log
+            else:
+                streams = await run_in_threadpool(open_log, settings.stream_log_url or "", settings)
+                owned.append(streams)
+        app.state.log, app.state.stream_log = topic_log, streams
+        retry = None
+        if not await _ensure_pinpipe_topics(settings, topic_log, streams):
+            retry = asyncio.create_task(_retry_topics(settings, topic_log, streams))
+        try:
+            yield
+        finally:
+            if retry is not None:
+                retry.cancel()
+            for opened in reversed(owned):
+                await run_in_threadpool(opened.close)
+
+    app = FastAPI(
+        title="pinpipe gateway",
+        version=__version__,
+        summary="Kafka REST Proxy v2 and Kinesis-through-API-Gateway routes in front of a durable event log.",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
+    app.state.settings = settings
+    app.state.api_keys = [k.get_secret_value().encode() for k in settings.api_keys]
+    app.state.metrics = metrics = GatewayMetrics()
+    # Set now so dependency overrides and tests see them even before start-up; replaced in lifespan.
+    app.state.log = log
+    app.state.stream_log = stream_log or log
+    install_error_handlers(app)
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    app.include_router(health.router)
+    app.include_router(KafkaRestRoutes().router)
+    app.include_router(KinesisRoutes().router)
+    app.include_router(dashboard.router)
+    _add_docs(app)
+    return app
+
+
+def _add_docs(app: FastAPI) -> None:
+    """/docs and /openapi.json behind the API key like every route but /health."""
+
+    @app.get("/openapi.json", include_in_schema=False, dependencies=[ApiKeyGuard])
+    async def openapi() -> JSONResponse:
+        return JSONResponse(app.openapi())
+
+    @app.get("/docs", include_in_schema=False, dependencies=[ApiKeyGuard])
+    async def docs() -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url="/openapi.json", title="pinpipe gateway")
+
+
+async def _ensure_pinpipe_topics(settings: Settings, log: EventLog, stream_log: EventLog) -> bool:
+    """Create ``<prefix>.pin|geo|user`` and ``streaming-<prefix>-…`` when missing; False if the log is down."""
+    try:
+        await run_in_threadpool(ensure_topics, log, [settings.topic(t) for t in TABLES], settings.partitions)
+        await run_in_threadpool(ensure_topics, stream_log, [settings.stream(t) for t in TABLES], settings.partitions)
+    except RetryableError as exc:
+        logger.warning("event log unavailable at start-up, will retry every %.0fs: %s", TOPIC_RETRY_S, exc)
+        return False
+    return True
+
+
+async def _retry_topics(settings: Settings, log: EventLog, stream_log: EventLog) -> None:
+    """A backend down at start-up is not fatal: requests get 503 until it answers, then topics exist."""
+    while not await _ensure_pinpipe_topics(settings, log, stream_log):
+        await asyncio.sleep(TOPIC_RETRY_S)
+
+
+def app_from_environment() -> FastAPI:
+    """Factory for ``uvicorn --factory`` workers (``pinpipe api --workers N``): settings from the environment."""
+    return create_app(get_settings())
