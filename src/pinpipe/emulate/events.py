@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, DateTime, Engine, String, Table, select, type_coerce
+from sqlalchemy import Connection, DateTime, Engine, String, Table, bindparam, select, type_coerce
 from sqlalchemy.exc import SQLAlchemyError
 
 from pinpipe.errors import PinpipeError
@@ -117,13 +117,16 @@ class _TableReader:
             # pinpipe's SQLite source stores datetimes as 'YYYY-MM-DD HH:MM:SS' text, the wire format
             # itself: reading the text skips a parse and a format per value (a third of the read cost).
             columns = [type_coerce(c, String) if d else c for c, d in zip(table.columns, dated, strict=True)]
-            self.select = select(*columns)
+            query = select(*columns)
         else:
-            self.select = select(table)
+            query = select(table)
+        # One prepared statement with an expanding parameter: building ``key.in_(ids)`` per chunk coerces
+        # every id into a literal first, which cost as much as reading the rows.
+        self.select = query.where(self.key.in_(bindparam("ids", expanding=True)))
         self.convert = tuple(i for i, d in enumerate(dated) if d)
 
     def rows(self, conn: Connection, ids: Sequence[int]) -> dict[int, dict[str, Any]]:
-        result = conn.execute(self.select.where(self.key.in_(ids)))
+        result = conn.execute(self.select, {"ids": ids})
         out: dict[int, dict[str, Any]] = {}
         names, convert, key_pos = self.names, self.convert, self.key_pos
         for raw in result.fetchall():

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import ssl
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -170,6 +171,8 @@ class Emulator:
         self._clock = clock
         self._sleep = sleep
         self._console = console
+        self._tls: ssl.SSLContext | None = None
+        self._urls: dict[str, httpx.URL] = {}
         #: Set to a list before :meth:`run` to record the clock time each paced event was let through.
         self.dispatch_times: list[float] | None = None
 
@@ -229,9 +232,21 @@ class Emulator:
         headers = {"accept": "application/json"}
         if opts.api_key:
             headers["x-api-key"] = opts.api_key
+        if self._tls is None:  # one TLS context for all workers: loading the CA bundle costs ~20 ms
+            self._tls = httpx.create_ssl_context()
         limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
         timeout = httpx.Timeout(opts.timeout_s, connect=min(opts.timeout_s, 10.0), pool=None)
-        return httpx.AsyncClient(base_url=opts.api_url, headers=headers, limits=limits, timeout=timeout)
+        return httpx.AsyncClient(headers=headers, limits=limits, timeout=timeout, verify=self._tls)
+
+    def _url(self, path: str) -> httpx.URL:
+        """The absolute URL of a route path, parsed once (httpx would parse and merge it per request).
+
+        Paths are appended to the base, so an API Gateway invoke URL with a stage (``…/prod``) works.
+        """
+        url = self._urls.get(path)
+        if url is None:
+            url = self._urls[path] = httpx.URL(self.options.api_url.rstrip("/") + path)
+        return url
 
     # -- producer -----------------------------------------------------------------------------
 
@@ -317,7 +332,10 @@ class Emulator:
             started = time.perf_counter()
             try:
                 response = await client.request(
-                    request.method, request.path, content=request.body, headers={"content-type": request.content_type}
+                    request.method,
+                    self._url(request.path),
+                    content=request.body,
+                    headers={"content-type": request.content_type},
                 )
             except httpx.TransportError as exc:
                 stats.records_in_flight -= len(pending)
