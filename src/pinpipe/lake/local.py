@@ -2,8 +2,10 @@
 
 Each object is written to a temp file in ``<root>/.pinpipe-tmp/`` (outside ``topics/``, hidden, and a
 name ``parse_key`` rejects), fsynced, moved into place with ``os.replace`` (atomic on one filesystem),
-then the target folder is fsynced so the rename itself survives a power cut. A crash leaves at most
-a temp file nobody reads; the next store opened on this host removes temps of dead processes.
+then the target folder is fsynced so the rename itself survives a power cut. The objects of one
+``write`` are renamed in the mapping's order, so they appear in that order (``publishes_in_order``).
+A crash leaves at most temp files nobody reads; the next store opened on this host removes temps of
+dead processes.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import itertools
 import os
 import socket
 from collections.abc import Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -22,6 +25,8 @@ from pinpipe.lake.store import check_key
 
 TMP_DIR = ".pinpipe-tmp"
 _MAX_DIR_FDS = 256
+# Temp files written and fsynced at once in one ``write``: disks flush several files faster together.
+STAGING_THREADS = 4
 
 
 def _fsync_dir(path: Path) -> None:
@@ -45,6 +50,8 @@ def _pid_alive(pid: int) -> bool:
 class LocalLake:
     """:class:`~pinpipe.lake.store.LakeStore` over a folder."""
 
+    publishes_in_order = True
+
     def __init__(self, url: str) -> None:
         parts = urlsplit(url)
         if parts.scheme != "file" or parts.netloc not in {"", "localhost"}:
@@ -57,6 +64,7 @@ class LocalLake:
         self._counter = itertools.count()
         self._known_dirs: set[Path] = set()
         self._dir_fds: dict[Path, int] = {}
+        self._pool: ThreadPoolExecutor | None = None
         try:
             self._ensure_dir(self.tmp)
         except OSError as exc:
@@ -68,29 +76,53 @@ class LocalLake:
     # ------------------------------------------------------------------ writing
 
     def write(self, objects: Mapping[str, bytes]) -> None:
-        for key, data in objects.items():
-            self._write_one(check_key(key), data)
+        """Stage every object (temp file, written and fsynced; in parallel, the disk's slow part),
+        then rename them into place in the mapping's order, then fsync each folder once.
 
-    def _write_one(self, key: str, data: bytes) -> None:
-        target = self.root / key
-        parent = target.parent
+        So objects appear in order (a crash leaves a prefix of them published, the rest as temps)
+        and all are durable on return."""
+        items = [(self.root / check_key(key), data) for key, data in objects.items()]
+        if not items:
+            return
+        staged: list[Path] = []
         try:
-            self._ensure_dir(parent)
-            tmp = self.tmp / f"{self._tag}{next(self._counter)}.tmp"
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-            try:
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(fd, view) :]
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            os.replace(tmp, target)
-            os.fsync(self._dir_fd(parent))
+            for target, _ in items:
+                self._ensure_dir(target.parent)
+            if len(items) == 1:
+                staged = [self._stage(items[0][1])]
+            else:
+                staged = list(self._stager().map(self._stage, [data for _, data in items]))
+            for (target, _), tmp in zip(items, staged, strict=True):
+                os.replace(tmp, target)
+            for folder in dict.fromkeys(target.parent for target, _ in items):
+                os.fsync(self._dir_fd(folder))
         except OSError as exc:
-            with contextlib.suppress(OSError, UnboundLocalError):
+            for tmp in staged:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
+            raise BackendUnavailableError(f"lake write to {self.url} failed: {exc}", retry_after=1.0) from exc
+
+    def _stager(self) -> ThreadPoolExecutor:
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=STAGING_THREADS, thread_name_prefix="pinpipe-lake-stage")
+        return self._pool
+
+    def _stage(self, data: bytes) -> Path:
+        """Write ``data`` to a fresh temp file and fsync it; the temp path (outside ``topics/``)."""
+        tmp = self.tmp / f"{self._tag}{next(self._counter)}.tmp"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+        except BaseException:
+            os.close(fd)
+            with contextlib.suppress(OSError):
                 os.unlink(tmp)
-            raise BackendUnavailableError(f"lake write of {key!r} failed: {exc}", retry_after=1.0) from exc
+            raise
+        os.close(fd)
+        return tmp
 
     def _dir_fd(self, path: Path) -> int:
         """A kept-open descriptor per folder: fsyncing a folder per file is then one syscall."""
@@ -155,6 +187,9 @@ class LocalLake:
         self._dir_fds.clear()
 
     def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
         self._close_dir_fds()
 
     def __del__(self) -> None:

@@ -21,6 +21,8 @@ from pinpipe.lake.store import check_key
 class S3Lake:
     """:class:`~pinpipe.lake.store.LakeStore` over an S3 bucket and prefix."""
 
+    publishes_in_order = False  # the PUTs of one write run concurrently
+
     def __init__(self, url: str) -> None:
         parts = urlsplit(url)
         if parts.scheme != "s3" or not parts.netloc:

@@ -35,6 +35,9 @@ class LakeStore(Protocol):
     """Bytes under keys; ``url`` is the lake root."""
 
     url: str
+    # True when the objects of one ``write`` become visible in the mapping's order (each only after
+    # those before it); False when they may appear in any order (concurrent PUTs).
+    publishes_in_order: bool
 
     def write(self, objects: Mapping[str, bytes]) -> None:
         """Store every ``key → bytes`` (replacing what is there); durable and whole on return."""

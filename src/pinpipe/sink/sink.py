@@ -3,8 +3,9 @@
 The loop: poll a batch → add each partition's run of records to its :class:`PartitionBuffer` → close
 files by the rotation rules, or because a partition went idle, or because the log is drained → hand
 the closed files to ONE writer thread → commit each file's end offset once the writer reports it
-durable. One writer, files in offset order, at most one file per partition per store call: a
-partition's written files are always a prefix of what was handed over, so the files a crash leaves
+durable. One writer, files in offset order, and a store call holds at most one file per partition
+unless the store publishes a call's objects in order (the local store): a partition's written files
+are always a prefix of what was handed over, so the files a crash leaves
 written but uncommitted form an unbroken chain starting at the committed offset. The replay re-reads
 from that offset and re-cuts each file of the chain at the length it finds in the lake (see
 :mod:`pinpipe.sink.buffer`), so it rewrites the same keys with the same bytes. docs/SINK.md has the
@@ -97,6 +98,7 @@ _RUN_KEY = attrgetter("topic", "partition")
 STATIC_ASSIGNMENT_SCHEMES = frozenset({"sqlite"})
 # Rounds of files handed to the writer and not yet committed, before the loop waits (memory bound).
 MAX_ROUNDS_IN_FLIGHT = 8
+COMMIT_EVERY_S = 0.1
 
 
 class LakeSink:
@@ -127,6 +129,8 @@ class LakeSink:
         self._buffers: dict[TopicPartition, PartitionBuffer] = {}
         self._assigned: set[TopicPartition] = set()
         self._in_flight: deque[Future[list[tuple[Chunk, int]]]] = deque()
+        self._to_commit: dict[TopicPartition, int] = {}
+        self._last_commit = 0.0
 
     # ------------------------------------------------------------------ the loop
 
@@ -140,6 +144,7 @@ class LakeSink:
         self.stats = SinkStats(topics={t: TopicStats() for t in self.topics})
         self._buffers.clear()
         self._assigned = set()
+        self._to_commit = {}
         consumer = self.log.consumer(cfg.group, self.topics)
         writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pinpipe-sink-writer")
         next_progress = time.monotonic() + self.progress_every_s
@@ -252,7 +257,12 @@ class LakeSink:
     # ------------------------------------------------------------------ writing and committing
 
     def _hand_over(self, closed: dict[TopicPartition, list[Chunk]], writer: ThreadPoolExecutor) -> None:
-        """Queue closed files as rounds of at most one file per partition, in offset order."""
+        """Queue closed files so that each partition's files are published in offset order: all in
+        one write for a store that publishes in order, else rounds of one file per partition."""
+        if self.store.publishes_in_order:
+            batch = [chunk for chunks in closed.values() for chunk in chunks]
+            self._in_flight.append(writer.submit(self._write_round, batch))
+            return
         queues = [deque(chunks) for chunks in closed.values() if chunks]
         while queues:
             batch = [q.popleft() for q in queues]
@@ -268,8 +278,10 @@ class LakeSink:
 
     def _settle(self, consumer: LogConsumer, *, wait_all: bool) -> None:
         """Commit the ends of the files the writer finished, in order; wait for all of them when
-        ``wait_all``, or for the oldest while too many are in flight."""
-        positions: dict[TopicPartition, int] = {}
+        ``wait_all``, or for the oldest while too many are in flight. Commits are spaced by
+        ``COMMIT_EVERY_S`` (each is an fsync of the log) unless ``wait_all``: a later commit only
+        lengthens the chain of files a crash would leave to re-cut, it never loses or doubles one."""
+        positions = self._to_commit
         in_flight = self._in_flight
         while in_flight and (wait_all or in_flight[0].done() or len(in_flight) > MAX_ROUNDS_IN_FLIGHT):
             for chunk, size in in_flight.popleft().result():  # a failed write raises here
@@ -278,5 +290,8 @@ class LakeSink:
                 stats.records += len(chunk.values)
                 stats.files += 1
                 stats.bytes += size
-        if positions:
+        now = time.monotonic()
+        if positions and (wait_all or now - self._last_commit >= COMMIT_EVERY_S):
             consumer.commit(positions)
+            self._to_commit = {}
+            self._last_commit = now
