@@ -1,0 +1,142 @@
+"""The batch job's contract: idempotent reruns, --date reads one day, clear errors, the CLI."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+from pinpipe.batch import run_batch
+from pinpipe.cli import main
+from pinpipe.errors import PinpipeError
+from pinpipe.insights import INSIGHTS
+from pinpipe.lake.layout import Partitioner
+from pinpipe.settings import TABLES, Settings, get_settings
+from pinpipe.tables import batch_table, dead_letter_table_uri, insight_table, open_table, read_table
+from tests.batch.lakegen import MISFITS, random_events, write_random_lake, write_records
+
+DAY1, DAY2 = date(2024, 5, 1), date(2024, 5, 2)
+
+
+def quiet(_: str) -> None:
+    """Progress lines are not what these tests look at."""
+
+
+def snapshot(settings: Settings) -> dict[str, pa.Table]:
+    """Every warehouse table, sorted so two runs compare row for row (dead letter times aside)."""
+    out: dict[str, pa.Table] = {}
+    for kind in TABLES:
+        table = read_table(batch_table(settings, kind))
+        assert table is not None
+        out[kind] = table.sort_by("ind")
+    for name in INSIGHTS:
+        table = read_table(insight_table(settings, name))
+        assert table is not None
+        out[name] = table
+    dead = read_table(dead_letter_table_uri(settings))
+    assert dead is not None
+    out["dead_letter"] = dead.drop_columns(["time"]).sort_by([("topic", "ascending"), ("offset", "ascending")])
+    return out
+
+
+def two_day_lake(settings: Settings) -> tuple[set[int], set[int]]:
+    """Events 0-39 on day 1, 40-79 on day 2 (some replayed on day 2), misfits on day 2; returns the inds."""
+    events = random_events(80, seed=3)
+    lake = settings.home / "lake"
+    for kind, rows in events.items():
+        key = "index" if kind == "pin" else "ind"
+        first = [r for r in rows if r[key] < 40]
+        second = [r for r in rows if r[key] >= 40] + first[:5]
+        write_records(lake, settings.topic(kind), first, day=DAY1, per_file=9)
+        write_records(lake, settings.topic(kind), [*second, *MISFITS[kind]], start_offset=len(first), day=DAY2)
+    return set(range(40)), set(range(40, 80))
+
+
+def inds(settings: Settings, kind: str = "pin") -> set[int]:
+    table = read_table(batch_table(settings, kind), columns=["ind"])
+    assert table is not None
+    return set(table.column("ind").to_pylist())
+
+
+def test_rerun_leaves_the_same_tables_and_no_doubled_dead_letters(home: Path) -> None:
+    settings = get_settings()
+    write_random_lake(settings.home / "lake", settings.prefix, 300)
+    first = run_batch(settings, None, "duckdb", progress=quiet)
+    before = snapshot(settings)
+    second = run_batch(settings, None, "duckdb", progress=quiet)
+    after = snapshot(settings)
+    assert first.dead_letters == second.dead_letters == sum(len(m) for m in MISFITS.values())
+    assert before.keys() == after.keys()
+    for name in before:
+        assert before[name].equals(after[name]), name
+    assert before["pin"].num_rows == 300
+    assert before["dead_letter"].num_rows == first.dead_letters
+
+
+def test_date_reads_only_that_day_and_later_days_merge(home: Path) -> None:
+    settings = get_settings()
+    day1, day2 = two_day_lake(settings)
+    summary = run_batch(settings, DAY1, "duckdb", progress=quiet)
+    assert summary.scope == "2024-05-01" and summary.dead_letters == 0
+    assert inds(settings) == day1
+    run_batch(settings, DAY2, "duckdb", progress=quiet)
+    assert inds(settings) == day1 | day2
+    once = snapshot(settings)
+    run_batch(settings, DAY1, "duckdb", progress=quiet)  # a rerun of day 1 changes nothing
+    again = snapshot(settings)
+    for name in once:
+        assert once[name].equals(again[name]), name
+    assert once["dead_letter"].num_rows == sum(len(m) for m in MISFITS.values())
+
+
+def test_a_day_with_no_files_writes_no_rows(home: Path) -> None:
+    settings = get_settings()
+    two_day_lake(settings)
+    summary = run_batch(settings, date(2030, 1, 1), "duckdb", progress=quiet)
+    assert summary.records_read == {"pin": 0, "geo": 0, "user": 0}
+    assert inds(settings) == set()
+
+
+def test_date_on_a_default_layout_lake_is_a_clear_error(home: Path) -> None:
+    settings = get_settings()
+    write_records(settings.home / "lake", settings.topic("pin"), [{"x": 1}], partitioner=Partitioner.DEFAULT)
+    with pytest.raises(PinpipeError, match="no daily layout"):
+        run_batch(settings, DAY1, "duckdb", progress=quiet)
+
+
+def test_all_reads_both_layouts(home: Path) -> None:
+    settings = get_settings()
+    events = random_events(20, seed=5)
+    lake = settings.home / "lake"
+    for kind, rows in events.items():
+        write_records(lake, settings.topic(kind), rows[:10], partitioner=Partitioner.DEFAULT)
+        write_records(lake, settings.topic(kind), rows[10:], start_offset=10, partition=1)
+    run_batch(settings, None, "duckdb", progress=quiet)
+    assert inds(settings) == set(range(20))
+
+
+def test_insight_commits_carry_the_run_date(home: Path) -> None:
+    settings = get_settings()
+    two_day_lake(settings)
+    run_batch(settings, DAY2, "duckdb", progress=quiet)
+    table = open_table(insight_table(settings, "top_category_by_country"))
+    assert table is not None
+    last = table.history(1)[0]
+    assert last["pinpipe.scope"] == "2024-05-02"
+    assert date.fromisoformat(last["pinpipe.run_date"]) >= date(2024, 5, 2)
+
+
+def test_cli_batch_run_and_its_errors(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    settings = get_settings()
+    two_day_lake(settings)
+    assert main(["batch", "run", "--date", "2024-05-01"]) == 0
+    out = capsys.readouterr()
+    assert "batch 2024-05-01" in out.out and "clean rows on ind" in out.err
+    assert main(["batch", "run"]) != 0
+    assert "--all" in capsys.readouterr().err
+    assert main(["batch", "run", "--date", "2024-13-01"]) != 0
+    assert "is not a date" in capsys.readouterr().err
+    assert main(["batch", "run", "--all", "--engine", "pandas"]) != 0
+    assert "unknown engine" in capsys.readouterr().err
