@@ -6,7 +6,6 @@ from html import escape
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
-from fastapi.routing import APIRoute
 
 from pinpipe.api.deps import ApiKeyGuard
 
@@ -16,10 +15,13 @@ router = APIRouter(dependencies=[ApiKeyGuard])
 @router.get("/", response_class=HTMLResponse, include_in_schema=False)
 async def index(request: Request) -> HTMLResponse:
     rows = []
-    for route in request.app.routes:
-        if isinstance(route, APIRoute) and route.include_in_schema:
-            methods = ", ".join(sorted(route.methods))
-            rows.append(f"<tr><td>{escape(methods)}</td><td><code>{escape(route.path)}</code></td></tr>")
+    for path, operations in request.app.openapi()["paths"].items():
+        for method, operation in operations.items():
+            summary = operation.get("summary", "")
+            rows.append(
+                f"<tr><td>{escape(method.upper())}</td><td><code>{escape(path)}</code></td>"
+                f"<td>{escape(summary)}</td></tr>"
+            )
     page = (
         "<!doctype html><html><head><meta charset='utf-8'><title>pinpipe gateway</title></head><body>"
         "<h1>pinpipe gateway</h1><p>The dashboard will live here. Routes (see <a href='/docs'>/docs</a>):</p>"

@@ -192,6 +192,7 @@ class EmbeddedLog:
         self._closed = False
         self._spread = itertools.count()
         self.commits = 0  # group-commit transactions so far (for tests and metrics)
+        self.max_pending_records = MAX_PENDING_RECORDS
         # Notified after each commit so same-process consumers wake at once (others poll).
         self.appended = threading.Condition()
 
@@ -222,7 +223,7 @@ class EmbeddedLog:
         with self._pending_lock:  # also orders us before close()'s stop marker
             if self._closed:
                 raise BackendUnavailableError("embedded event log is closed", retry_after=1.0)
-            if self._pending_records + count > MAX_PENDING_RECORDS and self._pending_records:
+            if self._pending_records + count > self.max_pending_records and self._pending_records:
                 raise RetryableError(
                     f"embedded event log overloaded: {self._pending_records} records waiting for the disk",
                     retry_after=1.0,
