@@ -43,6 +43,15 @@ def serve(app: FastAPI) -> Iterator[httpx.Client]:
         thread.join(timeout=30)
 
 
+def read_back(log: EmbeddedLog, topic: str) -> dict[tuple[int, int], bytes]:
+    """Every stored record of ``topic`` by (partition, offset), as a fresh consumer group reads it."""
+    out: dict[tuple[int, int], bytes] = {}
+    with log.consumer("test-reader", [topic]) as consumer:
+        while batch := consumer.poll(max_records=1000, timeout_s=0):
+            out.update({(r.partition, r.offset): r.value for r in batch})
+    return out
+
+
 @pytest.fixture
 def settings(home: Path) -> Settings:
     return get_settings()

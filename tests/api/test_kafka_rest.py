@@ -15,7 +15,7 @@ import requests
 from pinpipe.log import TopicPartition
 from pinpipe.log.embedded import EmbeddedLog
 from pinpipe.settings import Settings, get_settings
-from tests.api.conftest import KAFKA_JSON
+from tests.api.conftest import KAFKA_JSON, read_back
 from tests.conftest import GatewayURL
 
 PIN_ROW = {
@@ -46,14 +46,6 @@ def seed_body(row: dict[str, object]) -> str:
     return json.dumps({"records": [{"value": row}]}, default=str)
 
 
-def read_topic(log: EmbeddedLog, topic: str) -> dict[tuple[int, int], bytes]:
-    out: dict[tuple[int, int], bytes] = {}
-    with log.consumer("test-reader", [topic]) as consumer:
-        while batch := consumer.poll(max_records=1000, timeout_s=0):
-            out.update({(r.partition, r.offset): r.value for r in batch})
-    return out
-
-
 def test_seed_client_body_is_acknowledged_and_reads_back(
     client: httpx.Client, log: EmbeddedLog, settings: Settings
 ) -> None:
@@ -67,7 +59,7 @@ def test_seed_client_body_is_acknowledged_and_reads_back(
         "value_schema_id": None,
         "offsets": [{"partition": 0, "offset": 0, "error_code": None, "error": None}],
     }
-    stored = read_topic(log, topic)
+    stored = read_back(log, topic)
     assert json.loads(stored[(0, 0)]) == {**GEO_ROW, "timestamp": "2020-08-28 03:52:47"}
 
 
@@ -86,7 +78,7 @@ def test_batches_are_acknowledged_in_order_with_the_offsets_read_back(
         positions = [(o["partition"], o["offset"]) for o in offsets]
         assert positions == [(0, batch * 50 + i) for i in range(50)]
         sent.update(zip(positions, rows, strict=True))
-    stored = read_topic(log, topic)
+    stored = read_back(log, topic)
     assert {pos: json.loads(value) for pos, value in stored.items()} == sent
 
 
@@ -149,7 +141,7 @@ def test_concurrent_producers_get_unique_offsets_that_read_back(client: httpx.Cl
         t.join(timeout=120)
     assert not failures
     assert sorted(acked) == [(0, i) for i in range(160)]
-    stored = read_topic(log, "pinterest.pin")
+    stored = read_back(log, "pinterest.pin")
     assert {pos: json.loads(v)["n"] for pos, v in stored.items()} == acked
 
 

@@ -9,17 +9,9 @@ import httpx
 
 from pinpipe.log.embedded import EmbeddedLog
 from pinpipe.settings import Settings
-from tests.api.conftest import AMZ_JSON
+from tests.api.conftest import AMZ_JSON, read_back
 
 USER_ROW = {"ind": 7528, "first_name": "Abigail", "last_name": "Ali", "age": 20, "date_joined": "2015-10-24 11:23:51"}
-
-
-def read_stream(log: EmbeddedLog, stream: str) -> dict[tuple[int, int], bytes]:
-    out: dict[tuple[int, int], bytes] = {}
-    with log.consumer("test-reader", [stream]) as consumer:
-        while batch := consumer.poll(max_records=1000, timeout_s=0):
-            out.update({(r.partition, r.offset): r.value for r in batch})
-    return out
 
 
 def test_seed_put_record_is_acknowledged_and_reads_back(
@@ -36,7 +28,7 @@ def test_seed_put_record_is_acknowledged_and_reads_back(
         assert answer["ShardId"] == "shardId-000000000000"
         sequence.append(answer["SequenceNumber"])
     assert sequence == ["0", "1", "2", "3", "4"]
-    stored = read_stream(log, stream)
+    stored = read_back(log, stream)
     assert [json.loads(stored[(0, int(s))])["ind"] for s in sequence] == [0, 1, 2, 3, 4]
     assert json.loads(stored[(0, 0)]) == {**USER_ROW, "ind": 0}
 
@@ -50,7 +42,7 @@ def test_amz_json_content_type_and_base64_data(client: httpx.Client, log: Embedd
         headers={"Content-Type": "application/x-amz-json-1.1"},
     )
     assert response.status_code == 200
-    assert read_stream(log, "streaming-pinterest-geo") == {(0, 0): raw}
+    assert read_back(log, "streaming-pinterest-geo") == {(0, 0): raw}
 
 
 def test_put_records_is_all_acknowledged_in_order(client: httpx.Client, log: EmbeddedLog) -> None:
@@ -63,7 +55,7 @@ def test_put_records_is_all_acknowledged_in_order(client: httpx.Client, log: Emb
     assert answer["FailedRecordCount"] == 0
     positions = [(int(r["ShardId"].removeprefix("shardId-")), int(r["SequenceNumber"])) for r in answer["Records"]]
     assert positions == [(0, i) for i in range(30)]
-    stored = read_stream(log, stream)
+    stored = read_back(log, stream)
     assert [json.loads(stored[p]) for p in positions] == rows
 
 
