@@ -47,7 +47,7 @@ def test_count_bound_holds_at_every_release(rate: float, capacity: float) -> Non
 
 
 def test_default_capacity_is_a_short_burst() -> None:
-    assert TokenBucket(rate=1000, clock=FakeClock()).capacity == 50
+    assert TokenBucket(rate=1000, clock=FakeClock()).capacity == 200
     assert TokenBucket(rate=2, clock=FakeClock()).capacity == 1
 
 
