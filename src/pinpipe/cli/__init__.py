@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 from typing import Annotated
 
-import click
 import typer
 
 from pinpipe import __version__
@@ -83,21 +82,19 @@ app.command("demo")(demo_cli.demo)
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the CLI: known errors print one line on stderr and exit non-zero; --debug re-raises."""
+    """Run the CLI: known errors print one line on stderr and exit non-zero; --debug re-raises.
+
+    Typer vendors its own click, so usage errors are left to its standalone mode (usage text, exit 2)
+    and only pinpipe's own errors and unexpected ones are turned into one line here.
+    """
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
     command = typer.main.get_command(app)
     try:
-        command.main(args=args, prog_name="pinpipe", standalone_mode=False)
-        return 0
-    except click.exceptions.Exit as exc:
-        return exc.exit_code
-    except click.ClickException as exc:
-        exc.show()
-        return exc.exit_code
-    except click.Abort:
-        typer.echo("aborted", err=True)
-        return 130
+        command.main(args=args, prog_name="pinpipe", standalone_mode=True)
+    except SystemExit as exc:
+        code = exc.code
+        return code if isinstance(code, int) else (0 if code is None else 1)
     except KeyboardInterrupt:
         typer.echo("interrupted", err=True)
         return 130
@@ -111,6 +108,7 @@ def main(argv: list[str] | None = None) -> int:
             raise
         typer.echo(f"error: {type(exc).__name__}: {exc} (run with --debug for the traceback)", err=True)
         return 1
+    return 0
 
 
 def run() -> None:
