@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -23,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench._common import Metric, Result, at_least, peak_rss_mb
 
 TOPIC = "bench.pin"
+RUNS = 3
 TARGET = 200_000.0
 BASELINE = "Kafka Connect S3 sink ~250k msg/s against an S3 stand-in (published)"
 BASELINE_VALUE = 250_000.0
@@ -120,8 +122,13 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.perf_counter()
         mean_bytes = fill(log_url, args.records)
         fill_s = time.perf_counter() - t0
-        plain, plain_wall = drain(log_url, base / "lake", "bench-sink", "none")
+        load_before = os.getloadavg()[0]
+        # Three drains (three groups, three lakes): the machine is shared, so the median is the figure.
+        runs = [drain(log_url, base / f"lake-{i}", f"bench-sink-{i}", "none") for i in range(RUNS)]
         gz, _ = drain(log_url, base / "lake-gz", "bench-sink-gz", "gzip")
+    runs.sort(key=lambda r: r[0]["records"] / r[0]["elapsed_s"])
+    plain, plain_wall = runs[len(runs) // 2]
+    best = runs[-1][0]
 
     if plain["records"] != args.records or plain["files"] != -(-args.records // 1000):
         print(
@@ -132,9 +139,17 @@ def main(argv: list[str] | None = None) -> int:
     target, passed = at_least(rate, TARGET)
     result.add(
         Metric(
-            "drain, no compression", rate, "records/s", target, passed, BASELINE, BASELINE_VALUE, rate / BASELINE_VALUE
+            f"drain, no compression (median of {RUNS})",
+            rate,
+            "records/s",
+            target,
+            passed,
+            BASELINE,
+            BASELINE_VALUE,
+            rate / BASELINE_VALUE,
         )
     )
+    result.add(Metric(f"drain, no compression (best of {RUNS})", best["records"] / best["elapsed_s"], "records/s"))
     result.add(Metric("drain incl. process start", plain["records"] / plain_wall, "records/s"))
     result.add(
         Metric(
@@ -146,11 +161,16 @@ def main(argv: list[str] | None = None) -> int:
     )
     result.add(Metric("peak RSS of the sink process", plain["peak_rss_mb"], "MB"))
     result.add(Metric("lake written", plain["bytes"] / plain["elapsed_s"] / 1e6, "MB/s"))
+    load = os.getloadavg()[0]
+    result.notes.append(
+        f"Load average when the drains started: {load_before:.1f}, after: {load:.1f} (2 cores shared with other jobs)."
+    )
     result.notes.append(
         f"{args.records:,} pin rows of {mean_bytes:.0f} bytes mean JSON, one partition, daily partitioner, "
-        f"{plain['files']:,} files; each file written to a temp, fsynced, renamed, folder fsynced, then the "
-        f"offset committed to the log (SQLite, synchronous=FULL). Log filled in {fill_s:.1f} s beforehand. "
-        "The baseline is a published figure for the real connector, not measured here."
+        f"{plain['files']:,} files; files written to temps and fsynced (4 at a time), renamed in order, folder "
+        "fsynced, then the offsets committed to the log (SQLite, synchronous=FULL, at most every 100 ms). "
+        f"Log filled in {fill_s:.1f} s beforehand. The baseline is a published figure for the real connector, "
+        "not measured here."
     )
     path = result.write()
     for m in result.metrics:
