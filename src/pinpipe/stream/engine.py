@@ -192,7 +192,8 @@ class StreamJob:
                     else:
                         idle_polls += 1
                     self.summary.seconds = time.monotonic() - started
-                    lag = self._lag() if (self._status.enabled or not batch) else None
+                    # Asking for lag costs round trips on Kafka/Kinesis: only when idle or printing.
+                    lag = self._lag() if (self._status.due() or not batch) else None
                     self._status.maybe_print(lag, self.summary.records)
                     if self.options.until_idle and not batch and idle_polls >= 2 and lag == 0:
                         break

@@ -141,14 +141,19 @@ class StatusLine:
         self._records += records
         self._window.observe(ages_ms)
 
-    def maybe_print(self, lag: int | None, total: int, force: bool = False) -> None:
+    def due(self) -> bool:
+        """Whether the next :meth:`maybe_print` prints (so the caller asks the log for lag only then)."""
         if not self.enabled:
+            return False
+        every = self.every_s if self.out.isatty() else self.every_s * 5
+        return time.monotonic() - self._since >= every
+
+    def maybe_print(self, lag: int | None, total: int, force: bool = False) -> None:
+        if not self.enabled or not (force or self.due()):
             return
         tty = self.out.isatty()
         now = time.monotonic()
         elapsed = now - self._since
-        if not force and elapsed < (self.every_s if tty else self.every_s * 5):
-            return
         rate = self._records / elapsed if elapsed > 0 else 0.0
         p50, p99 = self._window.percentile(50), self._window.percentile(99)
         text = (
