@@ -45,6 +45,8 @@ def spark_session(master: str) -> tuple[Any, bool]:
     if active is not None:
         active.conf.set("spark.sql.session.timeZone", "UTC")
         return active, False
+    if os.environ.get("DATABRICKS_RUNTIME_VERSION"):  # the cluster owns the master: never override it
+        return SparkSession.builder.getOrCreate(), False
     builder = SparkSession.builder.master(master).appName("pinpipe-batch")
     if master.startswith("local"):
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
