@@ -212,6 +212,33 @@ def test_many_threads_without_blocking_get_unique_dense_offsets(log: EmbeddedLog
     assert sorted(acked) == list(range(8 * 20 * 5))
 
 
+def test_two_writer_instances_on_one_file_keep_offsets_dense(tmp_path: Path) -> None:
+    """What `pinpipe api --workers N` does: several logs (processes) appending to the same file."""
+    first, second = EmbeddedLog(url_for(tmp_path)), EmbeddedLog(url_for(tmp_path))
+    try:
+        first.create_topic("t", partitions=2)
+        second.create_topic("t", partitions=2)  # a second worker starting: nothing changes
+        acked: list[tuple[int, int]] = []
+        lock = threading.Lock()
+
+        def producer(log: EmbeddedLog, tag: int) -> None:
+            for i in range(30):
+                got = log.append("t", [OutRecord(f"{tag}:{i}".encode(), partition=i % 2)])
+                with lock:
+                    acked.extend((a.partition, a.offset) for a in got)
+
+        threads = [threading.Thread(target=producer, args=(log, n)) for n, log in enumerate([first, second] * 2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=60)
+        assert sorted(acked) == sorted((p, o) for p in (0, 1) for o in range(60))
+        assert first.end_offsets("t") == second.end_offsets("t") == {0: 60, 1: 60}
+    finally:
+        first.close()
+        second.close()
+
+
 def test_consumer_group_commit_and_resume(log: EmbeddedLog) -> None:
     log.create_topic("t", partitions=2)
     log.append("t", [OutRecord(f"{i}".encode(), partition=i % 2) for i in range(10)])
