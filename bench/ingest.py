@@ -23,24 +23,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._common import Metric, Result, at_least, at_most
+from pinpipe.source.generator import CANONICAL_PIN as PIN_ROW
 
 CLIENTS = 8
 SECONDS = 10
 BATCH = 500
-PIN_ROW = {
-    "index": 7528,
-    "unique_id": "fbe53c66-3442-4773-b19e-d3ec6f54dddf",
-    "title": "No Title Data Available",
-    "description": "No description available Story format",
-    "poster_name": "User Info Error",
-    "follower_count": "User Info Error",
-    "tag_list": "N,o, ,T,a,g,s, ,A,v,a,i,l,a,b,l,e",
-    "is_image_or_video": "multi-video(story page format)",
-    "image_src": "Image src error.",
-    "downloaded": 0,
-    "save_location": "Local save in /data/mens-fashion",
-    "category": "mens-fashion",
-}
 WRK_SCRIPT = """
 local f = assert(io.open("{body}", "rb"))
 wrk.body = f:read("*a")

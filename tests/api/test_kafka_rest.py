@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import signal
 import threading
@@ -15,30 +14,12 @@ import requests
 from pinpipe.log import TopicPartition
 from pinpipe.log.embedded import EmbeddedLog
 from pinpipe.settings import Settings, get_settings
+from pinpipe.source.generator import CANONICAL_GEO, CANONICAL_PIN
 from tests.api.conftest import KAFKA_JSON, read_back
 from tests.conftest import GatewayURL
 
-PIN_ROW = {
-    "index": 7528,
-    "unique_id": "fbe53c66-3442-4773-b19e-d3ec6f54dddf",
-    "title": "No Title Data Available",
-    "description": "No description available Story format",
-    "poster_name": "User Info Error",
-    "follower_count": "User Info Error",
-    "tag_list": "N,o, ,T,a,g,s, ,A,v,a,i,l,a,b,l,e",
-    "is_image_or_video": "multi-video(story page format)",
-    "image_src": "Image src error.",
-    "downloaded": 0,
-    "save_location": "Local save in /data/mens-fashion",
-    "category": "mens-fashion",
-}
-GEO_ROW = {
-    "ind": 7528,
-    "timestamp": dt.datetime(2020, 8, 28, 3, 52, 47),
-    "latitude": -89.9787,
-    "longitude": -173.293,
-    "country": "Albania",
-}
+PIN_ROW = CANONICAL_PIN
+GEO_ROW = CANONICAL_GEO
 
 
 def seed_body(row: dict[str, object]) -> str:
