@@ -7,6 +7,9 @@ UV := $(VENV)/bin/uv
 BASE_STAMP := $(VENV)/.stamp-base
 DEV_STAMP := $(VENV)/.stamp-dev
 PYTEST := $(PY) -m pytest
+AIRFLOW_VENV := .venv-airflow
+AIRFLOW_PY := $(AIRFLOW_VENV)/bin/python
+AIRFLOW_STAMP := $(AIRFLOW_VENV)/.stamp
 
 .PHONY: help venv venv-dev demo test test-fast bench lint format airflow-test clean
 
@@ -14,6 +17,7 @@ help:
 	@echo "make demo       set up .venv and run the whole pipeline on embedded defaults"
 	@echo "make test       set up .venv (with dev + spark extras) and run every test"
 	@echo "make test-fast  the quick inner-loop tests (no slow or server-starting ones)"
+	@echo "make airflow-test  the DAGs under real Airflow 3, in its own .venv-airflow"
 	@echo "make bench      run bench/ and refresh docs/PERFORMANCE.md"
 	@echo "make lint       ruff check + format check"
 
@@ -37,9 +41,20 @@ demo: $(BASE_STAMP)
 
 test: $(DEV_STAMP)
 	$(PYTEST)
+	$(MAKE) airflow-test
 
 test-fast: $(DEV_STAMP)
 	$(PYTEST) -m "not slow and not services and not spark" -q
+
+# Airflow lives in its own venv (it caps fastapi below pinpipe's pin); its tests drive pinpipe's .venv.
+$(AIRFLOW_STAMP): requirements-airflow.txt | $(UV)
+	@test -x $(AIRFLOW_PY) || $(UV) venv -q $(AIRFLOW_VENV) -p $(PYTHON)
+	$(UV) pip install -q -p $(AIRFLOW_PY) -r requirements-airflow.txt
+	@touch $@
+
+airflow-test: $(AIRFLOW_STAMP) $(BASE_STAMP)
+	$(AIRFLOW_PY) -m pytest tests/airflow -p no:cacheprovider --confcutdir=tests/airflow \
+		--override-ini addopts="-ra --strict-markers" --override-ini timeout=1500
 
 bench: $(DEV_STAMP)
 	$(PY) bench/run.py $(ARGS)
