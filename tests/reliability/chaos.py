@@ -1,0 +1,171 @@
+"""What the chaos tests share: processes that may be SIGKILLed and restarted, emulator load that
+keeps going across kills, and the end-state checks (lake offsets, stream tables, leftovers).
+
+Nothing here sleeps to synchronise: kills wait for observed progress (acknowledgements, lake files,
+Delta commits) or for a seeded moment after a process start; readiness uses ``wait_until``.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psutil
+
+from pinpipe.emulate import EmulateOptions, RetryPolicy, Summary, run_emulator
+from pinpipe.log import TopicPartition
+from pinpipe.log.embedded import EmbeddedLog
+from tests.api.conftest import read_back
+from tests.integration.test_emulate import AckLog
+from tests.services import wait_until
+from tests.sink.helpers import Expected
+
+PINPIPE = str(Path(sys.executable).with_name("pinpipe"))
+
+
+class Service:
+    """A long-running pinpipe command (``sink run``, ``stream run``) that a test kills and restarts."""
+
+    def __init__(self, name: str, argv: Sequence[str], env: Mapping[str, str], logs: Path) -> None:
+        self.name, self.argv, self.env, self.logs = name, list(argv), dict(env), logs
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.starts = 0
+        self.kills = 0
+        self.pids: list[int] = []
+        self.started_at = 0.0
+
+    @property
+    def log_path(self) -> Path:
+        return self.logs / f"{self.name}-{self.starts}.log"
+
+    def start(self) -> None:
+        self.starts += 1
+        self.logs.mkdir(parents=True, exist_ok=True)
+        with open(self.log_path, "wb") as out:
+            self.proc = subprocess.Popen(self.argv, env=self.env, stdout=out, stderr=subprocess.STDOUT)
+        self.pids.append(self.proc.pid)
+        self.started_at = time.monotonic()
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        if self.proc.poll() is not None:
+            raise AssertionError(f"{self.name} exited by itself ({self.proc.returncode}): {self.tail()}")
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(timeout=30)
+        assert self.proc.returncode == -signal.SIGKILL
+        self.kills += 1
+
+    def terminate(self, timeout: float = 60) -> int:
+        """SIGTERM (graceful) and its exit status."""
+        assert self.proc is not None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=30)
+                raise AssertionError(f"{self.name} ignored SIGTERM for {timeout:.0f}s: {self.tail()}") from None
+        return int(self.proc.returncode)
+
+    def tail(self) -> str:
+        return self.log_path.read_text(errors="replace")[-2000:] if self.log_path.exists() else ""
+
+
+def await_moment(seconds: float, proc_alive: Callable[[], bool]) -> None:
+    """Return ``seconds`` from now (a seeded moment), or as soon as the process is gone."""
+    deadline = time.monotonic() + seconds
+    wait_until(
+        lambda: time.monotonic() >= deadline or not proc_alive(), timeout=seconds + 10, what="moment", interval=0.002
+    )
+
+
+@dataclass(eq=False)
+class Load(threading.Thread):
+    """One emulator route posting episodes of events until stopped; every acknowledgement is kept."""
+
+    route: str
+    source_url: str
+    api_url: str
+    seed: int
+    rate: float
+    batch_size: int
+    episode_events: int = 400
+    acks: AckLog = field(default_factory=AckLog)
+    summaries: list[Summary] = field(default_factory=list)
+    error: BaseException | None = None
+    stop_event: threading.Event = field(default_factory=threading.Event)
+
+    def __post_init__(self) -> None:
+        threading.Thread.__init__(self, daemon=True, name=f"load-{self.route}")
+
+    def run(self) -> None:
+        episode = 0
+        try:
+            while not self.stop_event.is_set():
+                options = EmulateOptions(
+                    route=self.route,  # type: ignore[arg-type]
+                    source_url=self.source_url,
+                    api_url=self.api_url,
+                    events=self.episode_events,
+                    seed=self.seed + episode,
+                    rate=self.rate,
+                    concurrency=4,
+                    batch_size=self.batch_size,
+                    retry=RetryPolicy(attempts=20, cap_s=1.0),
+                )
+                self.summaries.append(run_emulator(options, on_ack=self.acks))
+                episode += 1
+        except BaseException as exc:  # surfaced by the test
+            self.error = exc
+
+    @property
+    def acknowledged(self) -> int:
+        return len(self.acks.acked)
+
+    def finish(self, timeout: float = 120) -> None:
+        self.stop_event.set()
+        self.join(timeout=timeout)
+        assert not self.is_alive(), f"{self.route} load did not finish"
+        assert self.error is None, self.error
+
+
+def log_contents(log: EmbeddedLog, topics: Sequence[str]) -> Expected:
+    """Every record in the log, per partition in offset order; fails on a gap (offsets are dense)."""
+    out: Expected = {}
+    for topic in topics:
+        stored = read_back(log, topic)
+        for partition in {p for p, _ in stored}:
+            offsets = sorted(o for p, o in stored if p == partition)
+            assert offsets == list(range(len(offsets))), f"{topic}[{partition}]: offsets not dense"
+            out[TopicPartition(topic, partition)] = [stored[(partition, o)] for o in offsets]
+    return out
+
+
+def child_pids() -> set[int]:
+    """This test process's living descendants (zombies already reaped by wait() are gone)."""
+    return {c.pid for c in psutil.Process().children(recursive=True) if c.status() != psutil.STATUS_ZOMBIE}
+
+
+def assert_none_left(pids: Sequence[int], before: set[int]) -> None:
+    """No process the test started is alive, and the test has no descendant it did not have before."""
+    alive = [p for p in pids if psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE]
+    assert alive == [], f"processes left behind: {alive}"
+    extra = child_pids() - before
+    assert extra == set(), f"child processes left behind: {[psutil.Process(p).cmdline() for p in extra]}"
+
+
+def pinpipe_env(home: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PINPIPE_")}
+    env.update(PINPIPE_HOME=str(home), **extra)
+    return env
