@@ -47,12 +47,12 @@ def fuzz(schema: schemathesis.BaseSchema, base_url: str, outcomes: dict[int, int
                     suppress_health_check=list(HealthCheck),
                 )
                 @given(case=strategy)
-                def run(case: schemathesis.Case, mode: GenerationMode = mode) -> None:
+                def run(case: schemathesis.Case) -> None:
                     nonlocal sent
                     response = case.call(base_url=base_url, session=session, timeout=30)
                     sent += 1
                     outcomes[response.status_code] = outcomes.get(response.status_code, 0) + 1
-                    where = f"{case.method} {case.formatted_path} ({mode.value})"
+                    where = f"{case.method} {case.formatted_path} ({case.meta})"
                     if response.status_code >= 500:
                         failures.append(f"{where}: {response.status_code} {response.text[:300]}")
                     elif response.status_code >= 400:
