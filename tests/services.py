@@ -9,8 +9,11 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -232,3 +235,29 @@ def start_tansu(base: Path) -> Server:
     )
     wait_until(lambda: port_open(port), timeout=30, what="Tansu")
     return Server(url=f"kafka://127.0.0.1:{port}", port=port, proc=proc)
+
+
+def _http_answers(url: str) -> bool:
+    try:
+        urllib.request.urlopen(url, timeout=1)
+        return True
+    except urllib.error.HTTPError:
+        return True
+    except OSError:
+        return False
+
+
+def start_moto() -> Server:
+    try:
+        import moto.server  # noqa: F401
+    except ImportError:
+        unavailable("moto server", "pip install 'moto[server]'")
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    wait_until(lambda: _http_answers(url), timeout=30, what="moto server")
+    return Server(url=url, port=port, proc=proc)
