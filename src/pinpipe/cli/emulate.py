@@ -100,7 +100,7 @@ def _command(route: RouteName, doc: str) -> Callable[..., None]:
         seed: Seed = None,
         rate: Rate = 0.0,
         concurrency: Concurrency = 8,
-        batch_size: BatchSize = 100,
+        batch_size: BatchSize = 500,
         duration: Duration = None,
         api: Api = None,
         api_key: ApiKey = None,

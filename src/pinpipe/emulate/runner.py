@@ -75,7 +75,7 @@ class EmulateOptions:
     rate: float = 0.0
     burst: float | None = None
     concurrency: int = 8
-    batch_size: int = 100
+    batch_size: int = 500
     duration_s: float | None = None
     timeout_s: float = 30.0
     linger_s: float = 0.05
