@@ -71,7 +71,7 @@ def test_503s_are_retried_until_acknowledged(source: str) -> None:
         return None
 
     with FakeGateway(script) as gateway:
-        summary = run_emulator(options(source, gateway, every_once=True, concurrency=1))
+        summary = run_emulator(options(source, gateway, every_once=True, concurrency=1, batch_size=100))
     assert summary.ok and summary.records_acknowledged == RECORDS
     assert summary.retries == 3 and summary.retry_reasons == {"HTTP 503": 3 * 100}
     assert_log_holds_each_record_once(gateway, TOPICS)
