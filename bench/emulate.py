@@ -121,7 +121,7 @@ def main() -> int:
     from pinpipe.log import open_log
     from pinpipe.settings import Settings
     from pinpipe.source.db import open_engine
-    from pinpipe.source.populate import populate
+    from pinpipe.source.fill import populate
 
     result = Result(
         bench="emulate",

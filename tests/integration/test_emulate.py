@@ -28,7 +28,7 @@ from pinpipe.emulate import Ack, EmulateOptions, Emulator, OutRow, RetryPolicy, 
 from pinpipe.log import Record, open_log
 from pinpipe.settings import TABLES, Settings
 from pinpipe.source.db import open_engine
-from pinpipe.source.populate import populate
+from pinpipe.source.fill import populate
 from pinpipe.source.schema import KEYS
 from pinpipe.source.schema import TABLES as SOURCE_TABLES
 from tests import services

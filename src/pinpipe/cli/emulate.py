@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 from rich.table import Table
 
 from pinpipe.cli._common import console, err_console, settings
-from pinpipe.emulate import EmulateOptions, RetryPolicy, Summary, run_emulator
-from pinpipe.emulate.runner import RouteName
 from pinpipe.errors import PinpipeError
+
+if TYPE_CHECKING:  # the emulator (httpx, SQLAlchemy) loads only when a run starts
+    from pinpipe.emulate import EmulateOptions, Summary
 
 app = typer.Typer(help="Post random events from the source DB to the gateway.", no_args_is_help=True)
 
@@ -45,6 +46,8 @@ Attempts = Annotated[int, typer.Option("--attempts", help="Tries per request bef
 
 def _run(options: EmulateOptions) -> None:
     """Run, print the summary on stdout, and exit non-zero (one line on stderr) if records failed."""
+    from pinpipe.emulate import run_emulator
+
     summary = run_emulator(options, console=err_console())
     console().print(summary_table(summary))
     if not summary.ok:
@@ -90,7 +93,7 @@ def summary_table(summary: Summary) -> Table:
     return table
 
 
-def _command(route: RouteName, doc: str) -> Callable[..., None]:
+def _command(route: Literal["batch", "stream"], doc: str) -> Callable[..., None]:
     """One verb per route; both take the same options (typer reads them from this signature)."""
 
     def command(
@@ -107,6 +110,8 @@ def _command(route: RouteName, doc: str) -> Callable[..., None]:
         db: Db = None,
         attempts: Attempts = 10,
     ) -> None:
+        from pinpipe.emulate import EmulateOptions, RetryPolicy
+
         config = settings(ctx, source_url=db, api_url=api)
         key = api_key or (config.api_keys[0].get_secret_value() if config.api_keys else None)
         retry = RetryPolicy(attempts=attempts)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
@@ -16,11 +16,10 @@ from rich.table import Table
 
 from pinpipe.cli._common import console, err_console, settings
 from pinpipe.errors import ValidationError
-from pinpipe.source import collect, load, open_engine, populate
-from pinpipe.source.db import describe
-from pinpipe.source.generator import DEFAULT_ROWS, DEFAULT_SEED
-from pinpipe.source.populate import ensure_empty
-from pinpipe.source.stats import SourceStats
+from pinpipe.source.defaults import DEFAULT_ROWS, DEFAULT_SEED
+
+if TYPE_CHECKING:
+    from pinpipe.source.stats import SourceStats
 
 app = typer.Typer(help="The source database (plays the original system's RDS MySQL).", no_args_is_help=True)
 
@@ -41,6 +40,10 @@ def init(
     """Create the three tables and fill them with generated events shaped like the real data."""
     if rows < 0:
         raise ValidationError(f"--rows must be >= 0, got {rows}")
+    from pinpipe.source import open_engine, populate
+    from pinpipe.source.db import describe
+    from pinpipe.source.fill import ensure_empty
+
     engine = open_engine(settings(ctx, source_url=db).source_url or "")
     if not replace:
         ensure_empty(engine)  # before the progress bar, so a refusal is one clean line
@@ -76,6 +79,9 @@ def load_files(
     db: DbOption = None,
 ) -> None:
     """Load your own rows (keys = column names); every row is checked, and a bad line loads nothing."""
+    from pinpipe.source import load, open_engine
+    from pinpipe.source.db import describe
+
     engine = open_engine(settings(ctx, source_url=db).source_url or "")
     try:
         result = load(engine, pin, geo, user)
@@ -91,6 +97,9 @@ def load_files(
 @app.command("stats")
 def stats(ctx: typer.Context, db: DbOption = None) -> None:
     """Row counts and the rate of each placeholder class, so you see the dirt before cleaning."""
+    from pinpipe.source import collect, open_engine
+    from pinpipe.source.db import describe
+
     engine = open_engine(settings(ctx, source_url=db).source_url or "")
     try:
         figures = collect(engine)

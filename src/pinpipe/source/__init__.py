@@ -9,11 +9,31 @@ Public API (what the CLI and the emulators use):
 - :func:`event_inds`, :func:`iter_events` — read events back, in batches.
 """
 
-from pinpipe.source.db import open_engine, row_counts
-from pinpipe.source.loader import LoadResult, load
-from pinpipe.source.populate import populate
-from pinpipe.source.reader import SourceEvent, event_inds, iter_events
-from pinpipe.source.stats import SourceStats, collect
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pinpipe.source.db import open_engine, row_counts
+    from pinpipe.source.loader import LoadResult, load
+    from pinpipe.source.fill import populate
+    from pinpipe.source.reader import SourceEvent, event_inds, iter_events
+    from pinpipe.source.stats import SourceStats, collect
+
+# Imported on first use: SQLAlchemy and Faker cost a second, which every `pinpipe` command would pay.
+_EXPORTS = {
+    "open_engine": "db",
+    "row_counts": "db",
+    "LoadResult": "loader",
+    "load": "loader",
+    "populate": "fill",
+    "SourceEvent": "reader",
+    "event_inds": "reader",
+    "iter_events": "reader",
+    "SourceStats": "stats",
+    "collect": "stats",
+}
 
 __all__ = [
     "LoadResult",
@@ -27,3 +47,10 @@ __all__ = [
     "populate",
     "row_counts",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'pinpipe.source' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"pinpipe.source.{module}"), name)

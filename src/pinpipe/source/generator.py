@@ -29,10 +29,10 @@ from faker.providers.lorem.ru_RU import Provider as _LoremRu
 from faker.providers.person.en_US import Provider as _PersonEn
 from faker.providers.person.ru_RU import Provider as _PersonRu
 
+from pinpipe.source.defaults import DEFAULT_ROWS, DEFAULT_SEED
+
 Row = dict[str, Any]
 
-DEFAULT_ROWS = 11_000
-DEFAULT_SEED = 0
 DEFAULT_CHUNK = 20_000
 
 CATEGORIES: tuple[str, ...] = (
