@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from pinpipe.source.db import open_engine, row_counts
-    from pinpipe.source.loader import LoadResult, load
     from pinpipe.source.fill import populate
+    from pinpipe.source.loader import LoadResult, load
     from pinpipe.source.reader import SourceEvent, event_inds, iter_events
     from pinpipe.source.stats import SourceStats, collect
 
