@@ -1,12 +1,61 @@
-"""`pinpipe demo`: the main job, end to end on embedded defaults."""
+"""`pinpipe demo`: the main job, end to end on embedded defaults (the work is in :mod:`pinpipe.demo`)."""
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
-from pinpipe.cli._common import not_built
+from pinpipe.cli._common import console, err_console, settings
+
+DEFAULT_EVENTS = 2_000
 
 
-def demo(ctx: typer.Context) -> None:
-    """Run everything end to end on embedded defaults, then show the insights."""
-    not_built("demo", 9)
+def demo(
+    ctx: typer.Context,
+    events: Annotated[int, typer.Option("--events", "-n", min=1, help="Events each emulator sends.")] = DEFAULT_EVENTS,
+    serve: Annotated[
+        bool, typer.Option("--serve", help="Keep the gateway, sink, stream job and dashboard up until Ctrl-C.")
+    ] = False,
+    port: Annotated[
+        int | None, typer.Option("--port", help="Gateway port (default PINPIPE_API_PORT, else any free one).")
+    ] = None,
+    fresh: Annotated[
+        bool,
+        typer.Option("--fresh", help="Wipe pinpipe data in PINPIPE_HOME even if an earlier demo did not write it."),
+    ] = False,
+    rows: Annotated[
+        int | None,
+        typer.Option(
+            "--rows", min=1, help="Events generated into the source database (default 11,000).", show_default=False
+        ),
+    ] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Seeds the source data and the emulators' picks.")] = 1,
+    rate: Annotated[
+        float, typer.Option("--rate", min=0.0, help="Events/s per emulator (0 = as fast as possible).")
+    ] = 0.0,
+) -> None:
+    """Run everything end to end on embedded defaults, then show the insights.
+
+    Gateway, sink and stream job start as one process tree; both emulators post EVENTS each.
+    It waits until the lake and the stream tables hold every acknowledged record, runs the batch job,
+    prints the nine insights and a summary, and writes the HTML report (reports/ in PINPIPE_HOME).
+
+    Each run starts fresh: a home an earlier demo filled is wiped by itself (only pinpipe's files);
+    other pinpipe data in PINPIPE_HOME is refused unless --fresh.
+    """
+    from pinpipe.demo.run import Demo, DemoOptions, DemoResult
+    from pinpipe.demo.show import phases_line, print_insights, summary_table
+
+    config = settings(ctx)
+    options = DemoOptions(events=events, rows=rows, seed=seed, rate=rate, port=port, serve=serve, fresh=fresh)
+    out = console()
+
+    def show(result: DemoResult) -> None:
+        print_insights(out, result.insights)
+        out.print(summary_table(result.summary))
+        out.print(phases_line(result.summary), highlight=False, soft_wrap=True)
+        out.print(f"report: {result.report}", highlight=False, soft_wrap=True)
+        out.print(f"dashboard: {result.url}/ (pinpipe api, or pinpipe demo --serve)", highlight=False, soft_wrap=True)
+
+    Demo(config, options, err_console()).run(on_ready=show)

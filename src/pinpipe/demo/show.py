@@ -1,0 +1,92 @@
+"""How the demo's results look in a terminal: the nine insights and the run summary as rich tables."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pyarrow as pa
+from rich.console import Console
+from rich.table import Table
+
+INSIGHT_ROWS_SHOWN = 8
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:,.1f}"
+    if isinstance(value, int):
+        return f"{value:,}" if abs(value) >= 10_000 else str(value)
+    return str(value)
+
+
+def print_insights(console: Console, tables: dict[str, pa.Table], limit: int = INSIGHT_ROWS_SHOWN) -> None:
+    """Each insight's name on its own line (never wrapped into a narrow table's title), then its rows."""
+    for name, table in tables.items():
+        console.print(f"[bold]{name}[/bold] [dim]({table.num_rows:,} rows)[/dim]", highlight=False, soft_wrap=True)
+        view = Table(header_style="bold", show_edge=False, pad_edge=False)
+        for column in table.column_names:
+            kind = table.schema.field(column).type
+            numeric = pa.types.is_integer(kind) or pa.types.is_floating(kind)
+            view.add_column(column, justify="right" if numeric else "left")
+        for row in table.slice(0, limit).to_pylist():
+            view.add_row(*(_cell(v) for v in row.values()))
+        console.print(view)
+        if table.num_rows > limit:
+            console.print(
+                f"[dim]… {table.num_rows - limit:,} more rows: pinpipe insights show {name}[/dim]", highlight=False
+            )
+        console.print()
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:,.0f} ms"
+
+
+def summary_table(summary: dict[str, Any]) -> Table:
+    """Records per topic/stream, throughput, stream latency, dead letters, time per phase."""
+    table = Table(title="pinpipe demo: run summary", header_style="bold")
+    table.add_column("what")
+    table.add_column("records", justify="right")
+    table.add_column("detail", justify="right", no_wrap=True)
+    for topic in summary["topics"]:
+        table.add_row(f"topic {topic['name']}", f"{topic['records']:,}", f"lake, lag {topic['lag']:,}")
+    for stream in summary["streams"]:
+        rows = stream.get("table_rows")
+        table.add_row(
+            f"stream {stream['name']}",
+            f"{stream['records']:,}",
+            f"{rows or 0:,} Delta rows, lag {stream['lag']:,}",
+        )
+    for emulator in summary["emulators"]:
+        table.add_row(
+            f"emulate {emulator['route']}",
+            f"{emulator['records_acknowledged']:,}",
+            f"{emulator['records_per_s']:,.0f} records/s",
+        )
+    throughput = summary["throughput"]
+    if throughput.get("end_to_end_records_per_s"):
+        table.add_row(
+            "ingest → caught up",
+            f"{throughput['records_acknowledged']:,}",
+            f"{throughput['end_to_end_records_per_s']:,.0f} records/s",
+        )
+    job = summary.get("stream_job") or {}
+    if job:
+        table.add_row(
+            "stream job",
+            f"{job.get('records', 0):,}",
+            f"p50 {_ms(job.get('p50_ms'))} · p99 {_ms(job.get('p99_ms'))}",
+        )
+    batch = summary["batch"]
+    table.add_row(
+        f"batch job ({batch['engine']}, {batch['scope']})", f"{batch['records_total']:,}", f"{batch['seconds']:.1f} s"
+    )
+    table.add_row("dead letters", f"{summary.get('dead_letters') or 0:,}", "warehouse/dead_letter")
+    return table
+
+
+def phases_line(summary: dict[str, Any]) -> str:
+    phases = ", ".join(f"{k.replace('_', ' ')} {v:.1f} s" for k, v in summary["phases"].items())
+    return f"{summary['seconds']:.1f} s in all: {phases}"
