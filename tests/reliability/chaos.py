@@ -122,7 +122,7 @@ class Load(threading.Thread):
                     rate=self.rate,
                     concurrency=4,
                     batch_size=self.batch_size,
-                    retry=RetryPolicy(attempts=20, cap_s=1.0),
+                    retry=RetryPolicy(attempts=40, cap_s=1.0),
                 )
                 self.summaries.append(run_emulator(options, on_ack=self.acks))
                 episode += 1

@@ -6,6 +6,7 @@ on 500-record batches that is the difference between ~74k and ~100k records/s (T
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import orjson
@@ -17,6 +18,9 @@ from pinpipe.log.names import validate_name
 
 MAX_BODY_BYTES = 10 * 1024 * 1024  # 10 MiB, the API Gateway payload limit
 MAX_RECORD_BYTES = 1024 * 1024  # 1 MiB, the Kinesis record limit (the Kafka default is about the same)
+# A body not complete this long after its headers is cut off with 408: a client that stalls mid-body
+# (slowloris) would otherwise hold its connection and buffers forever. 29 s is API Gateway's limit.
+BODY_TIMEOUT_S = 30.0
 
 KAFKA_JSON_TYPES = frozenset({"application/vnd.kafka.json.v2+json", "application/json"})
 KINESIS_TYPES = frozenset({"application/json", "application/x-amz-json-1.1"})
@@ -46,11 +50,15 @@ async def read_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
             raise ApiError(413, f"request body of {size} bytes is over the {limit}-byte limit")
     chunks: list[bytes] = []
     total = 0
-    async for chunk in request.stream():
-        total += len(chunk)
-        if total > limit:
-            raise ApiError(413, f"request body is over the {limit}-byte limit")
-        chunks.append(chunk)
+    try:
+        async with asyncio.timeout(BODY_TIMEOUT_S):
+            async for chunk in request.stream():
+                total += len(chunk)
+                if total > limit:
+                    raise ApiError(413, f"request body is over the {limit}-byte limit")
+                chunks.append(chunk)
+    except TimeoutError:
+        raise ApiError(408, f"request body not complete after {BODY_TIMEOUT_S:g}s ({total} bytes received)") from None
     return b"".join(chunks)
 
 
