@@ -56,6 +56,11 @@ def demo(
         out.print(summary_table(result.summary))
         out.print(phases_line(result.summary), highlight=False, soft_wrap=True)
         out.print(f"report: {result.report}", highlight=False, soft_wrap=True)
-        out.print(f"dashboard: {result.url}/ (pinpipe api, or pinpipe demo --serve)", highlight=False, soft_wrap=True)
+        if not serve:
+            out.print(
+                f"dashboard: `pinpipe api` serves it at {result.url}/ (or run `pinpipe demo --serve`)",
+                highlight=False,
+                soft_wrap=True,
+            )
 
     Demo(config, options, err_console()).run(on_ready=show)

@@ -263,7 +263,8 @@ def _sum_lag(entries: list[dict[str, Any]]) -> int | None:
 def open_status(settings: Settings) -> tuple[PipelineStatus, Callable[[], None]]:
     """A status reader with its own logs (for the CLI and the demo), and how to close them.
 
-    An embedded log that does not exist yet is not created: there is just nothing to report.
+    An embedded log that does not exist yet is not created, and a log that cannot be reached is left
+    out: there is just nothing to report about it (a report of the insights still gets written).
     """
     from pinpipe.log import open_log
 
@@ -280,7 +281,10 @@ def open_status(settings: Settings) -> tuple[PipelineStatus, Callable[[], None]]
         for log in opened:
             if log.url == url:
                 return log
-        log = open_log(url, settings)
+        try:
+            log = open_log(url, settings)
+        except Exception:  # a log that cannot be reached leaves its part of the status empty
+            return None
         opened.append(log)
         return log
 
