@@ -11,8 +11,8 @@ Where the settings come from, all resolved when the task runs (templated, never 
 
 - Connection ``databricks_default``: the workspace host and token (or service principal).
 - Variable ``databricks_cluster_id``: the existing cluster to run on.
-- Variable ``pinpipe_wheel``: the wheel as a cluster library (``dbfs:/Volumes/…/pinpipe-0.1.0-py3-none-any.whl``;
-  build it with ``python -m build --wheel``).
+- Variable ``pinpipe_wheel``: the wheel as a cluster library, built with ``python -m build --wheel``
+  (``/Volumes/main/pinpipe/artifacts/pinpipe-0.1.0-py3-none-any.whl``).
 - pinpipe's own settings (``PINPIPE_LAKE_URL``, ``PINPIPE_WAREHOUSE_URL`` on ``s3://``, …) are the
   cluster's environment variables (cluster → Advanced options → Spark → Environment variables;
   secrets as ``{{secrets/<scope>/<key>}}``), so nothing about storage is in this file.
