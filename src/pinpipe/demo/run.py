@@ -50,6 +50,7 @@ GATEWAY_START_S = 60.0
 CATCH_UP_S = 120.0
 POLL_S = 0.25
 SINK_IDLE_FLUSH_MS = 200  # close a partly filled lake file soon after the last record: the demo waits on it
+SINK_ROTATE_MS = 1_000  # and at least every second of record time, so the lake follows a slow --rate live
 
 
 @dataclass
@@ -162,7 +163,15 @@ class Demo:
                     )
                     tree.start(
                         "sink",
-                        python_command("-m", "pinpipe.sink", "run", "--idle-flush-ms", str(SINK_IDLE_FLUSH_MS)),
+                        python_command(
+                            "-m",
+                            "pinpipe.sink",
+                            "run",
+                            "--idle-flush-ms",
+                            str(SINK_IDLE_FLUSH_MS),
+                            "--rotate-interval-ms",
+                            str(SINK_ROTATE_MS),
+                        ),
                     )
                     tree.start("stream job", python_command("-m", "pinpipe.demo.stream_worker"))
                     self._wait_gateway(tree, gateway, url)
@@ -279,6 +288,7 @@ class Demo:
 
             started = time.monotonic()
             running = asyncio.gather(*(e.run() for e in emulators))
+            running.add_done_callback(_retrieved)  # Ctrl-C cancels it: not an "exception never retrieved"
             while True:
                 done, _ = await asyncio.wait({running}, timeout=POLL_S)
                 tree.check()
@@ -398,6 +408,11 @@ def _status_logs(settings: Settings, status: PipelineStatus) -> Iterator[None]:
         for each in {id(log): log, id(stream_log): stream_log}.values():
             with contextlib.suppress(Exception):
                 each.close()
+
+
+def _retrieved(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled():
+        future.exception()
 
 
 def _lag(entries: list[dict[str, Any]]) -> str:

@@ -87,7 +87,8 @@
       card("records-per-s", "records/s", fmt(s.records_per_s, 0), s.rate_note || "ingest, last few seconds"),
       card("sink-lag", "sink lag", fmt(s.sink_lag), "topics → lake"),
       card("stream-lag", "stream lag", fmt(s.stream_lag), "streams → Delta"),
-      card("stream-p99", "stream p99 latency", ms(job.p99_ms), "ack → visible in Delta"),
+      card("stream-p99", "stream p99 latency", ms(job.p99_ms),
+        job.running === false ? "ack → visible, the demo's last run" : "ack → visible in Delta"),
       card("dead-letters", "dead letters", fmt(s.dead_letters), "warehouse/dead_letter"),
       card("batch-run", "latest batch run", batchText, batchHint)
     ].join("");
