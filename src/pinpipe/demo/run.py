@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import pyarrow as pa
@@ -44,6 +44,9 @@ from pinpipe.report.status import (
     write_json,
 )
 from pinpipe.settings import Settings
+
+if TYPE_CHECKING:
+    from pinpipe.batch import BatchSummary
 
 DEFAULT_EVENTS = 2_000
 GATEWAY_START_S = 60.0
@@ -182,7 +185,12 @@ class Demo:
                     if not options.serve:
                         with self.phase("stop"):
                             for name in ("stream job", "sink", "gateway"):
-                                tree.stop(name)
+                                log_path = tree.children[name].log_path
+                                code = tree.stop(name)
+                                # uvicorn re-raises SIGTERM after its graceful shutdown: -15 is a clean stop.
+                                # Anything else is worth a line, not a failed demo: all had caught up.
+                                if code not in (0, -signal.SIGTERM):
+                                    self.say(f"warning: the {name} exited with status {code} (see {log_path})")
                     with self.phase("batch"):
                         batch = self._batch()
                     result = self._finish(summaries, batch, status, url, began)
@@ -327,13 +335,13 @@ class Demo:
         )
         return summaries
 
-    def _batch(self) -> Any:
+    def _batch(self) -> BatchSummary:
         from pinpipe.batch import run_batch
 
         return run_batch(self.settings, None, "duckdb", progress=lambda m: self.say(f"batch: {m}"))
 
     def _finish(
-        self, summaries: list[Summary], batch: Any, status: PipelineStatus, url: str, began: float
+        self, summaries: list[Summary], batch: BatchSummary, status: PipelineStatus, url: str, began: float
     ) -> DemoResult:
         from pinpipe.insights.store import load_insights
         from pinpipe.report.page import write_report
