@@ -45,10 +45,10 @@ def test_metrics_count_records_latency_and_errors(client: httpx.Client) -> None:
     assert 'pinpipe_gateway_request_duration_seconds_count{method="GET",route="unmatched"} 2.0' in after
 
 
-def test_docs_and_dashboard_placeholder(client: httpx.Client) -> None:
+def test_docs_and_dashboard(client: httpx.Client) -> None:
     spec = client.get("/openapi.json").json()
     assert {"/topics/{topic}", "/streams/{stream}/record", "/streams/{stream}/records", "/health"} <= set(spec["paths"])
     assert client.get("/docs").status_code == 200
     page = client.get("/")
     assert page.headers["content-type"].startswith("text/html")
-    assert "/topics/{topic}" in page.text
+    assert 'id="charts"' in page.text and "assets/dashboard.js" in page.text  # the dashboard (issue 9)
