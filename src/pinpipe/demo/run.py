@@ -204,7 +204,7 @@ class Demo:
 
     def _init_source(self) -> None:
         from pinpipe.source import open_engine, populate
-        from pinpipe.source.generator import DEFAULT_ROWS
+        from pinpipe.source.defaults import DEFAULT_ROWS
 
         rows = self.options.rows or DEFAULT_ROWS
         engine = open_engine(self.settings.source_url or "")
