@@ -101,6 +101,7 @@ class Load(threading.Thread):
     rate: float
     batch_size: int
     episode_events: int = 400
+    prefix: str = "pinterest"
     acks: AckLog = field(default_factory=AckLog)
     summaries: list[Summary] = field(default_factory=list)
     error: BaseException | None = None
@@ -117,6 +118,7 @@ class Load(threading.Thread):
                     route=self.route,  # type: ignore[arg-type]
                     source_url=self.source_url,
                     api_url=self.api_url,
+                    prefix=self.prefix,
                     events=self.episode_events,
                     seed=self.seed + episode,
                     rate=self.rate,
@@ -124,7 +126,10 @@ class Load(threading.Thread):
                     batch_size=self.batch_size,
                     retry=RetryPolicy(attempts=40, cap_s=1.0),
                 )
-                self.summaries.append(run_emulator(options, on_ack=self.acks))
+                summary = run_emulator(options, on_ack=self.acks)
+                self.summaries.append(summary)
+                if summary.aborted:
+                    raise AssertionError(f"{self.route} emulator aborted: {summary.aborted}")
                 episode += 1
         except BaseException as exc:  # surfaced by the test
             self.error = exc
