@@ -159,6 +159,12 @@ def test_user_name_null_when_a_part_is_missing() -> None:
         ("pin", '{"test": 1}', "missing keys: index, unique_id"),
         ("pin", "not json", "not a JSON object"),
         ("pin", "[1, 2]", "not a JSON object"),
+        ("geo", "null", "not a JSON object"),
+        ("geo", '"a string"', "not a JSON object"),
+        ("user", "5", "not a JSON object"),
+        ("user", "", "not a JSON object"),
+        ("pin", "{}", "missing keys: index, unique_id, title"),
+        ("geo", json.dumps({k: v for k, v in GEO.items() if k != "country"}), "missing keys: country"),
         ("user", json.dumps(GEO), "a geo row, not a user row"),
         ("geo", json.dumps(USER), "a user row, not a geo row"),
         ("pin", json.dumps(GEO), "a geo row, not a pin row"),
@@ -173,6 +179,11 @@ def test_user_name_null_when_a_part_is_missing() -> None:
 )
 def test_misfits_go_to_dead_letter_with_a_reason(kind: str, value: str, expected: str) -> None:
     assert reason(kind, value).startswith(expected)
+
+
+def test_a_key_holding_null_is_present_not_missing() -> None:
+    clean = clean_one("pin", {**PIN, "title": None, "category": None, "downloaded": None})
+    assert clean["title"] is None and clean["category"] is None and clean["ind"] == 7528
 
 
 def test_extra_keys_are_tolerated() -> None:

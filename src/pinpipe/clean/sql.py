@@ -1,10 +1,10 @@
 """The cleaning rules as SQL, written once and rendered for each engine's dialect.
 
 Why SQL with a tiny dialect table rather than two code paths: DuckDB and Spark agree on almost all
-of the SQL used here (``try_cast``, ``CASE``, ``||``, ``concat_ws``, ``substr``, ``map_keys``,
-``array_contains``, anchored ``regexp_replace``, ``row_number``); the four places where they differ
-(parsing a JSON object, matching a regex, building an array, quoting an identifier) are the fields of
-:class:`Dialect`. Everything else — which keys a topic needs, how a value is typed, what a
+of the SQL used here (``try_cast``, ``CASE``, ``||``, ``concat_ws``, ``substr``, anchored
+``regexp_replace``, ``row_number``); the places where they differ (parsing a JSON object, listing its
+keys, reading one key, testing for a key, matching a regex, building an array, quoting an identifier)
+are the fields of :class:`Dialect`. Everything else — which keys a topic needs, how a value is typed, what a
 placeholder is, how ``follower_count`` is read — is generated from :mod:`pinpipe.clean.schema`, so a
 rule changes in one place and every engine (and the streaming job) follows.
 
@@ -23,10 +23,23 @@ from pinpipe.clean.schema import ID_FIELD, PLACEHOLDERS, RAW_FIELDS, RawType, ch
 
 @dataclass(frozen=True, slots=True)
 class Dialect:
-    """The few spellings that differ between engines; each is a ``str.format`` template."""
+    """The few spellings that differ between engines; each is a ``str.format`` template.
+
+    A raw record is parsed once into ``m`` (``parse_object``); ``k`` (``object_keys``) lists the keys
+    it holds, so a missing key (dead letter) is told from a JSON ``null`` (a NULL value). A field's
+    text is read with ``field``. Spark parses to a ``MAP<STRING,STRING>``. DuckDB extracts every
+    declared key in one call to a list of texts (4× cheaper than building a MAP), and looks at the
+    record again (is it an object, which keys) only when a declared field came out NULL — the only
+    records where "not an object", "absent" and "null" can differ. So a well-formed record is
+    parsed exactly once.
+    """
 
     name: str
-    parse_object: str  # {value} -> MAP<string,string>, NULL unless the text is a JSON object
+    parse_object: str  # {value}, {paths} -> m, NULL when the text is not JSON (see not_object)
+    object_keys: str  # {value}, {m}, {count} -> k, the object's keys (see has_key), NULL if not an object
+    not_object: str  # {m}, {k}, {count} -> whether the record is not a JSON object
+    field: str  # {m}, {name}, {index} -> the text of key {name} ({index}: 1-based in {paths})
+    has_key: str  # {k}, {name}, {text} -> whether the object holds key {name} ({text}: its field, if declared)
     matches: str  # {text}, {pattern} -> boolean, regex search (patterns anchor themselves)
     pair: str  # {first}, {second} -> array of two
     quote: str  # identifier quote character
@@ -40,7 +53,16 @@ class Dialect:
 
 DUCKDB = Dialect(
     name="duckdb",
-    parse_object="""try(json_transform({value}, '"MAP(VARCHAR, VARCHAR)"'))""",
+    parse_object="try(json_extract_string({value}, [{paths}]))",
+    # nested CASEs: json_type must never see text that is not JSON (m NULL, so list_count NULL)
+    object_keys=(
+        "CASE WHEN list_count({m}) < {count} THEN"
+        " CASE WHEN json_type({value}) = 'OBJECT' THEN json_keys({value}) END END"
+    ),
+    # every declared key found: only an object has keys
+    not_object="({m} IS NULL OR (list_count({m}) < {count} AND {k} IS NULL))",
+    field="{m}[{index}]",
+    has_key="({text} IS NOT NULL OR list_contains({k}, {name}))",
     matches="regexp_matches({text}, {pattern})",
     pair="list_value({first}, {second})",
     quote='"',
@@ -48,6 +70,10 @@ DUCKDB = Dialect(
 SPARK = Dialect(
     name="spark",
     parse_object="from_json({value}, 'MAP<STRING,STRING>')",
+    object_keys="map_keys({m})",
+    not_object="{m} IS NULL",
+    field="{m}[{name}]",
+    has_key="array_contains({k}, {name})",
     matches="regexp_like({text}, {pattern})",
     pair="array({first}, {second})",
     quote="`",
@@ -68,44 +94,57 @@ def literal(text: str) -> str:
     return f"'{text}'"
 
 
-def _raw(name: str) -> str:
-    return f"m[{literal(name)}]"
+def _raw(dialect: Dialect, kind: str, name: str) -> str:
+    """The text of key ``name`` of a ``kind`` record (a declared field of ``kind``)."""
+    index = [f.name for f in RAW_FIELDS[kind]].index(name) + 1
+    return dialect.field.format(m="m", name=literal(name), index=index)
 
 
-def _typed(dialect: Dialect, name: str, kind: RawType) -> str:
+def _has(dialect: Dialect, kind: str, name: str) -> str:
+    """Whether a ``kind`` record holds key ``name`` (a declared field of any kind), even as JSON null."""
+    declared = any(f.name == name for f in RAW_FIELDS[kind])
+    text = _raw(dialect, kind, name) if declared else "NULL"
+    return dialect.has_key.format(k="k", name=literal(name), text=text)
+
+
+def _typed(dialect: Dialect, kind: str, name: str, raw_type: RawType) -> str:
     """The raw text of field ``name`` read as its declared type; NULL when absent or unreadable."""
-    raw = _raw(name)
-    if kind is RawType.TEXT:
+    raw = _raw(dialect, kind, name)
+    if raw_type is RawType.TEXT:
         return raw
-    if kind is RawType.INTEGER:
+    if raw_type is RawType.INTEGER:
         return f"CASE WHEN {dialect.match(raw, INTEGER_PATTERN)} THEN try_cast({raw} AS BIGINT) END"
-    if kind is RawType.DOUBLE:
+    if raw_type is RawType.DOUBLE:
         return f"CASE WHEN {dialect.match(raw, DOUBLE_PATTERN)} THEN try_cast({raw} AS DOUBLE) END"
     iso = f"replace(replace({raw}, 'T', ' '), 'Z', '')"
     return f"CASE WHEN {dialect.match(raw, TIMESTAMP_PATTERN)} THEN try_cast({iso} AS TIMESTAMP) END"
 
 
-def _has_all(kind: str) -> str:
-    return " AND ".join(f"array_contains(k, {literal(f.name)})" for f in RAW_FIELDS[kind])
+def _has_all(dialect: Dialect, kind: str, fields_of: str) -> str:
+    return " AND ".join(_has(dialect, kind, f.name) for f in RAW_FIELDS[fields_of])
 
 
 def _reason(dialect: Dialect, kind: str) -> str:
     """Why a record does not fit ``kind`` (NULL when it fits): the dead_letter reason."""
     fields = RAW_FIELDS[kind]
     missing = "concat_ws(', ', {})".format(
-        ", ".join(f"CASE WHEN NOT array_contains(k, {literal(f.name)}) THEN {literal(f.name)} END" for f in fields)
+        ", ".join(f"CASE WHEN NOT {_has(dialect, kind, f.name)} THEN {literal(f.name)} END" for f in fields)
     )
-    whens = ["WHEN m IS NULL THEN 'not a JSON object'"]
+    whens = [f"WHEN {dialect.not_object.format(m='m', k='k', count=len(fields))} THEN 'not a JSON object'"]
     for other in RAW_FIELDS:
         if other != kind:
-            whens.append(f"WHEN NOT ({_has_all(kind)}) AND {_has_all(other)} THEN 'a {other} row, not a {kind} row'")
-    whens.append(f"WHEN {missing} <> '' THEN 'missing keys: ' || {missing}")
+            whens.append(
+                f"WHEN NOT ({_has_all(dialect, kind, kind)}) AND {_has_all(dialect, kind, other)}"
+                f" THEN 'a {other} row, not a {kind} row'"
+            )
+    whens.append(f"WHEN NOT ({_has_all(dialect, kind, kind)}) THEN 'missing keys: ' || {missing}")
     whens.append(f"WHEN f_{ID_FIELD[kind]} IS NULL THEN '{ID_FIELD[kind]} is null or not an integer'")
     for f in fields:
         if f.type is not RawType.TEXT:
+            raw = _raw(dialect, kind, f.name)
             whens.append(
-                f"WHEN {_raw(f.name)} IS NOT NULL AND f_{f.name} IS NULL "
-                f"THEN '{f.name} is not a valid {f.type.value}: ' || substr({_raw(f.name)}, 1, 40)"
+                f"WHEN {raw} IS NOT NULL AND f_{f.name} IS NULL "
+                f"THEN '{f.name} is not a valid {f.type.value}: ' || substr({raw}, 1, 40)"
             )
     return "CASE " + " ".join(whens) + " END"
 
@@ -163,19 +202,23 @@ def clean_columns(dialect: Dialect, kind: str) -> list[tuple[str, str]]:
 def staged_sql(dialect: Dialect, kind: str, source: str) -> str:
     """Every raw record of ``source`` (topic, partition, offset, value) with its reason and clean columns.
 
-    The JSON is parsed once per record; the raw value is kept only for records that fail (reason not
+    The JSON is parsed once per record (twice on DuckDB: type check, then one extraction of every
+    key; see :class:`Dialect`); the raw value is kept only for records that fail (reason not
     NULL), since those are the ones dead_letter stores.
     """
     check_kind(kind)
     q = dialect.ident
     meta = f"{q('topic')}, {q('partition')}, {q('offset')}"
-    typed = ", ".join(f"{_typed(dialect, f.name, f.type)} AS f_{f.name}" for f in RAW_FIELDS[kind])
-    parse = dialect.parse_object.format(value=q("value"))
+    fields = RAW_FIELDS[kind]
+    typed = ", ".join(f"{_typed(dialect, kind, f.name, f.type)} AS f_{f.name}" for f in fields)
+    paths = ", ".join(literal(f"$.{f.name}") for f in fields)
+    parse = dialect.parse_object.format(value=q("value"), paths=paths)
+    keys = dialect.object_keys.format(value=q("value"), m="m", count=len(fields))
     cleaned = ", ".join(f"{expr} AS {q(name)}" for name, expr in clean_columns(dialect, kind))
     return (
         f"SELECT {meta}, CASE WHEN reason IS NULL THEN NULL ELSE {q('value')} END AS {q('value')}, reason, {cleaned}"
         f" FROM (SELECT *, {_reason(dialect, kind)} AS reason"
-        f" FROM (SELECT {meta}, {q('value')}, m, map_keys(m) AS k, {typed}"
+        f" FROM (SELECT {meta}, {q('value')}, m, {keys} AS k, {typed}"
         f" FROM (SELECT {meta}, {q('value')}, {parse} AS m FROM {source}) AS parsed) AS typed) AS checked"
     )
 
