@@ -200,6 +200,13 @@ def test_dedupe_keeps_the_lowest_partition_then_offset() -> None:
     assert result.clean.column("age").to_pylist() == [30]
 
 
+def test_dedupe_keeps_one_row_when_a_record_is_read_twice() -> None:
+    # the same sink file in both lake layouts: identical (partition, offset), still one row per ind
+    row = {"partition": 0, "offset": 4, "value": json.dumps(USER)}
+    result = clean_batch("user", [row, row, {**row, "offset": 5}], topic="t.user")
+    assert result.clean.column("ind").to_pylist() == [7528]
+
+
 def test_clean_batch_accepts_arrow_bytes_values() -> None:
     import pyarrow as pa
 

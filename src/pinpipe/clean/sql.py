@@ -2,11 +2,12 @@
 
 Why SQL with a tiny dialect table rather than two code paths: DuckDB and Spark agree on almost all
 of the SQL used here (``try_cast``, ``CASE``, ``||``, ``concat_ws``, ``substr``, anchored
-``regexp_replace``, ``row_number``); the places where they differ (parsing a JSON object, listing its
-keys, reading one key, testing for a key, matching a regex, building an array, quoting an identifier)
-are the fields of :class:`Dialect`. Everything else — which keys a topic needs, how a value is typed, what a
-placeholder is, how ``follower_count`` is read — is generated from :mod:`pinpipe.clean.schema`, so a
-rule changes in one place and every engine (and the streaming job) follows.
+``regexp_replace``); the places where they differ (parsing a JSON object, listing its keys, reading
+one key, testing for a key, matching a regex, building an array, keeping the first row per key,
+quoting an identifier) are the fields of :class:`Dialect`. Everything else — which keys a topic
+needs, how a value is typed, what a placeholder is, how ``follower_count`` is read, which row of an
+``ind`` wins — is generated from :mod:`pinpipe.clean.schema`, so a rule changes in one place and
+every engine (and the streaming job) follows.
 
 Traps this avoids on purpose (TOOLING.md): casts are always ``try_cast`` behind a regex (DuckDB
 rounds ``'1.5'`` to 2 as BIGINT, Spark ANSI raises); regexes are anchored so DuckDB's first-match
@@ -42,6 +43,8 @@ class Dialect:
     has_key: str  # {k}, {name}, {text} -> whether the object holds key {name} ({text}: its field, if declared)
     matches: str  # {text}, {pattern} -> boolean, regex search (patterns anchor themselves)
     pair: str  # {first}, {second} -> array of two
+    # {columns} of the rows of table {source} matching {where}, one per {key}: the first by {order}
+    first_per_key: str
     quote: str  # identifier quote character
 
     def ident(self, name: str) -> str:
@@ -65,6 +68,12 @@ DUCKDB = Dialect(
     has_key="({text} IS NOT NULL OR list_contains({k}, {name}))",
     matches="regexp_matches({text}, {pattern})",
     pair="list_value({first}, {second})",
+    # the winners' rowids from a hash aggregate on narrow columns, then one scan: 2.5× cheaper than
+    # row_number(), which sorts every wide row; rowid is unique, so a tie on {order} still yields one row
+    first_per_key=(
+        "SELECT {columns} FROM {source} WHERE rowid IN"
+        " (SELECT arg_min(rowid, ({order})) FROM {source} WHERE {where} GROUP BY {key})"
+    ),
     quote='"',
 )
 SPARK = Dialect(
@@ -76,6 +85,10 @@ SPARK = Dialect(
     has_key="array_contains({k}, {name})",
     matches="regexp_like({text}, {pattern})",
     pair="array({first}, {second})",
+    first_per_key=(
+        "SELECT {columns} FROM (SELECT {columns}, row_number() OVER (PARTITION BY {key} ORDER BY {order}) AS rn"
+        " FROM {source} WHERE {where}) AS ranked WHERE rn = 1"
+    ),
     quote="`",
 )
 DIALECTS: dict[str, Dialect] = {d.name: d for d in (DUCKDB, SPARK)}
@@ -227,10 +240,9 @@ def clean_sql(dialect: Dialect, kind: str, staged: str) -> str:
     """The clean rows of ``staged``: records that fit, one per ``ind`` — the lowest (partition, offset) wins."""
     q = dialect.ident
     columns = ", ".join(q(name) for name, _ in clean_columns(dialect, kind))
-    return (
-        f"SELECT {columns} FROM (SELECT {columns}, row_number() OVER "
-        f"(PARTITION BY {q('ind')} ORDER BY {q('partition')}, {q('offset')}) AS rn"
-        f" FROM {staged} WHERE reason IS NULL) AS ranked WHERE rn = 1"
+    order = f"{q('partition')}, {q('offset')}"
+    return dialect.first_per_key.format(
+        columns=columns, source=staged, where="reason IS NULL", key=q("ind"), order=order
     )
 
 

@@ -14,6 +14,12 @@ from dataclasses import dataclass
 import pyarrow as pa
 
 VIEWS: dict[str, str] = {"pin": "clean_pin", "geo": "clean_geo", "user": "clean_user"}
+# The columns of each view the queries below read: an engine may load just these, once, for all nine.
+VIEW_COLUMNS: dict[str, tuple[str, ...]] = {
+    "pin": ("ind", "category", "follower_count", "poster_name"),
+    "geo": ("ind", "country", "timestamp"),
+    "user": ("ind", "user_name", "age", "date_joined"),
+}
 
 AGE_GROUP = (
     "CASE WHEN u.age BETWEEN 18 AND 24 THEN '18-24' WHEN u.age BETWEEN 25 AND 35 THEN '25-35'"
