@@ -10,7 +10,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
@@ -29,13 +31,29 @@ from pinpipe.log import ensure_topics, open_log
 from pinpipe.log.base import EventLog
 from pinpipe.settings import TABLES, Settings, get_settings
 
+if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry
+
+    from pinpipe.stream.engine import StreamJob
+
 logger = logging.getLogger("pinpipe.api")
 
 TOPIC_RETRY_S = 5.0
+STREAM_STOP_TIMEOUT_S = 30.0
 
 
-def create_app(settings: Settings, *, log: EventLog | None = None, stream_log: EventLog | None = None) -> FastAPI:
-    """The gateway for ``settings``; logs given here are used as they are and not closed by the app."""
+def create_app(
+    settings: Settings,
+    *,
+    log: EventLog | None = None,
+    stream_log: EventLog | None = None,
+    with_stream: bool = False,
+) -> FastAPI:
+    """The gateway for ``settings``; logs given here are used as they are and not closed by the app.
+
+    ``with_stream`` runs the stream job inside this process (one thread) and exposes its metrics on
+    ``/metrics`` beside the gateway's: one process to deploy and to scrape on a small setup.
+    """
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -55,9 +73,12 @@ def create_app(settings: Settings, *, log: EventLog | None = None, stream_log: E
         retry = None
         if not await _ensure_pinpipe_topics(settings, topic_log, streams):
             retry = asyncio.create_task(_retry_topics(settings, topic_log, streams))
+        stream_job = _start_stream_job(settings, app.state.metrics.registry) if with_stream else None
         try:
             yield
         finally:
+            if stream_job is not None:
+                await run_in_threadpool(_stop_stream_job, *stream_job)
             if retry is not None:
                 retry.cancel()
             for opened in reversed(owned):
@@ -115,6 +136,25 @@ async def _retry_topics(settings: Settings, log: EventLog, stream_log: EventLog)
     """A backend down at start-up is not fatal: requests get 503 until it answers, then topics exist."""
     while not await _ensure_pinpipe_topics(settings, log, stream_log):
         await asyncio.sleep(TOPIC_RETRY_S)
+
+
+def _start_stream_job(settings: Settings, registry: CollectorRegistry) -> tuple[StreamJob, threading.Thread]:
+    from pinpipe.stream.engine import StreamJob, StreamOptions
+    from pinpipe.stream.metrics import register_metrics
+
+    metrics = register_metrics(registry)
+    job = StreamJob(settings, StreamOptions(status=False), metrics=metrics)
+    thread = threading.Thread(target=job.run, name="pinpipe-stream", daemon=True)
+    thread.start()
+    return job, thread
+
+
+def _stop_stream_job(job: StreamJob, thread: threading.Thread) -> None:
+    """Graceful: the batch in hand is committed before the gateway closes its logs."""
+    job.stop()
+    thread.join(timeout=STREAM_STOP_TIMEOUT_S)
+    if thread.is_alive():
+        logger.error("stream job did not stop within %ss; its uncommitted batch will be re-read", STREAM_STOP_TIMEOUT_S)
 
 
 def app_from_environment() -> FastAPI:

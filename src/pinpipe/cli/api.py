@@ -32,6 +32,9 @@ def api(
         bool, typer.Option("--insecure", help="Allow a non-loopback address without PINPIPE_API_KEYS.")
     ] = False,
     workers: Annotated[int, typer.Option("--workers", min=1, help="Worker processes (share the log).")] = 1,
+    with_stream: Annotated[
+        bool, typer.Option("--with-stream", help="Also run the stream job in this process; its metrics on /metrics.")
+    ] = False,
     log_level: Annotated[str, typer.Option("--log-level", help=f"One of {', '.join(LOG_LEVELS)}.")] = "info",
     access_log: Annotated[
         bool, typer.Option("--access-log", help="Log every request (off: it costs throughput).")
@@ -47,6 +50,8 @@ def api(
     settings = _common.settings(ctx, api_host=host, api_port=port)
     if log_level.lower() not in LOG_LEVELS:
         raise ConfigError(f"unknown --log-level {log_level!r}", hint=f"use one of {', '.join(LOG_LEVELS)}")
+    if with_stream and workers > 1:
+        raise ConfigError("--with-stream runs one stream job: it cannot be combined with --workers > 1")
     if not is_loopback(settings.api_host) and not settings.api_keys and not insecure:
         raise ConfigError(
             f"refusing to serve on {settings.api_host!r} without API keys: anyone on the network could write",
@@ -71,7 +76,7 @@ def api(
     if workers == 1:
         from pinpipe.api.main import create_app
 
-        uvicorn.run(create_app(settings), **options)  # type: ignore[arg-type]
+        uvicorn.run(create_app(settings, with_stream=with_stream), **options)  # type: ignore[arg-type]
         return
     # Worker processes build their own app from the environment: pass on what flags decided.
     os.environ["PINPIPE_HOME"] = str(settings.home)
