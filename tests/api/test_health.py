@@ -48,7 +48,10 @@ def test_metrics_count_records_latency_and_errors(client: httpx.Client) -> None:
 def test_docs_and_dashboard(client: httpx.Client) -> None:
     spec = client.get("/openapi.json").json()
     assert {"/topics/{topic}", "/streams/{stream}/record", "/streams/{stream}/records", "/health"} <= set(spec["paths"])
-    assert client.get("/docs").status_code == 200
+    docs = client.get("/docs")
+    assert docs.status_code == 200
+    assert "http://" not in docs.text and "https://" not in docs.text  # no CDN: assets are served here
+    assert client.get("/docs-assets/swagger-ui-bundle.js").status_code == 200
     page = client.get("/")
     assert page.headers["content-type"].startswith("text/html")
     assert 'id="charts"' in page.text and "assets/dashboard.js" in page.text  # the dashboard (issue 9)

@@ -12,11 +12,13 @@ import contextlib
 import logging
 import threading
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
 from pinpipe import __version__
@@ -109,8 +111,19 @@ def create_app(
     return app
 
 
+DOCS_ASSETS = "/docs-assets"
+
+
 def _add_docs(app: FastAPI) -> None:
-    """/docs and /openapi.json behind the API key like every route but /health."""
+    """/docs and /openapi.json behind the API key like every route but /health.
+
+    Swagger UI's script and style are served from this process (the copies fastapi-offline ships),
+    not from a CDN: pinpipe's machines and many users' clusters have no internet.
+    """
+    import fastapi_offline
+
+    assets = Path(fastapi_offline.__file__).parent / "static"
+    app.mount(DOCS_ASSETS, StaticFiles(directory=assets), name="docs-assets")
 
     @app.get("/openapi.json", include_in_schema=False, dependencies=[ApiKeyGuard])
     async def openapi() -> JSONResponse:
@@ -118,7 +131,13 @@ def _add_docs(app: FastAPI) -> None:
 
     @app.get("/docs", include_in_schema=False, dependencies=[ApiKeyGuard])
     async def docs() -> HTMLResponse:
-        return get_swagger_ui_html(openapi_url="/openapi.json", title="pinpipe gateway")
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title="pinpipe gateway",
+            swagger_js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
+            swagger_css_url=f"{DOCS_ASSETS}/swagger-ui.css",
+            swagger_favicon_url=f"{DOCS_ASSETS}/favicon.png",
+        )
 
 
 async def _ensure_pinpipe_topics(settings: Settings, log: EventLog, stream_log: EventLog) -> bool:
