@@ -1,0 +1,262 @@
+"""Sustained load on a real ``pinpipe api`` (embedded log): measure capacity, then hold ~70 % of it.
+
+    python tests/reliability/load.py --seconds 180            # the full run whose figures are in docs/RELIABILITY.md
+    python tests/reliability/load.py --seconds 40 --json out.json
+
+1. Start ``pinpipe api`` on a fresh PINPIPE_HOME (a temp folder, removed afterwards).
+2. Capacity: ``--probe-seconds`` of closed-loop POSTs (``--concurrency`` requests in flight, each
+   ``--records`` pin-like rows on the Kafka REST route) → records/s the gateway sustains with this client.
+3. Load: open loop at ``--fraction`` (0.7) of that rate for ``--seconds``: requests are due on a fixed
+   schedule (not "as soon as the previous answered"), so a slower gateway shows as latency, not as a
+   politely lower rate. Each answer must be 200 with one offset per record.
+4. Gateway RSS (its whole process tree) sampled every second; growth is measured from the end of the
+   warm-up (the first ``--warmup`` seconds) to the end; p50/p99 latency per third of the run.
+
+Prints one JSON object (and writes it with ``--json``). The test suite runs it for a bounded time
+(``tests/reliability/test_load.py``) and asserts only on errors and counts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+import psutil
+
+PINPIPE = str(Path(sys.executable).with_name("pinpipe"))
+TOPIC = "pinterest.pin"
+HEADERS = {"Content-Type": "application/vnd.kafka.json.v2+json"}
+
+
+def body(records: int, seed: int) -> bytes:
+    rows = [
+        {"value": {"index": seed * records + i, "unique_id": f"{seed:08x}-0000-4000-8000-{i:012x}",
+                   "title": "Cosy reading nook ideas 📚", "description": "No description available Story format",
+                   "poster_name": "Home Decor Weekly", "follower_count": "12k", "tag_list": "home,decor,reading",
+                   "is_image_or_video": "image", "image_src": "https://i.pinimg.com/originals/x.jpg",
+                   "downloaded": 1, "save_location": "Local save in /data/home-decor", "category": "home-decor"}}
+        for i in range(records)
+    ]  # fmt: skip
+    return orjson.dumps({"records": rows})
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def tree_rss(proc: psutil.Process) -> int:
+    total = 0
+    for p in [proc, *proc.children(recursive=True)]:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            total += p.memory_info().rss
+    return total
+
+
+@dataclass
+class Run:
+    sent: int = 0
+    ok_records: int = 0
+    errors: dict[str, int] = field(default_factory=dict)
+    latencies: list[tuple[float, float]] = field(default_factory=list)  # (due offset s, latency s)
+    slipped: int = 0  # requests sent late because max_in_flight were already waiting
+
+    def error(self, what: str) -> None:
+        self.errors[what] = self.errors.get(what, 0) + 1
+
+
+async def post(
+    client: httpx.AsyncClient, payload: bytes, records: int, run: Run, t0: float, due: float | None = None
+) -> None:
+    """One POST; its latency counts from ``due`` (the scheduled moment), so a late send is not hidden."""
+    start = time.monotonic() if due is None else due
+    run.sent += 1
+    try:
+        response = await client.post(f"/topics/{TOPIC}", content=payload, headers=HEADERS)
+    except httpx.HTTPError as exc:
+        run.error(type(exc).__name__)
+        return
+    latency = time.monotonic() - start
+    if response.status_code != 200:
+        run.error(f"HTTP {response.status_code}")
+        return
+    if len(response.json()["offsets"]) != records:
+        run.error("wrong offset count")
+        return
+    run.ok_records += records
+    run.latencies.append((start - t0, latency))
+
+
+async def capacity(url: str, payloads: list[bytes], records: int, concurrency: int, seconds: float) -> float:
+    run = Run()
+    limits = httpx.Limits(max_connections=concurrency, keepalive_expiry=2.0)
+    async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits) as client:
+        t0 = time.monotonic()
+        deadline = t0 + seconds
+
+        async def worker(n: int) -> None:
+            i = n
+            while time.monotonic() < deadline:
+                await post(client, payloads[i % len(payloads)], records, run, t0)
+                i += concurrency
+
+        await asyncio.gather(*(worker(n) for n in range(concurrency)))
+        elapsed = time.monotonic() - t0
+    if run.errors:
+        raise SystemExit(f"errors while measuring capacity: {run.errors}")
+    return run.ok_records / elapsed
+
+
+async def hold(url: str, payloads: list[bytes], records: int, rate_rps: float, seconds: float, gateway: psutil.Process,
+               max_in_flight: int) -> tuple[Run, list[tuple[float, int]]]:  # fmt: skip
+    run = Run()
+    rss: list[tuple[float, int]] = []
+    # Idle connections expire before uvicorn's 5 s keep-alive does: no request races a server-side close.
+    limits = httpx.Limits(max_connections=max_in_flight, max_keepalive_connections=16, keepalive_expiry=2.0)
+    async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits) as client:
+        t0 = time.monotonic()
+        pending: set[asyncio.Task[None]] = set()
+
+        async def sample() -> None:
+            while time.monotonic() - t0 < seconds:
+                rss.append((time.monotonic() - t0, tree_rss(gateway)))
+                await asyncio.sleep(1.0)
+
+        sampler = asyncio.create_task(sample())
+        n = 0
+        while True:
+            due = t0 + n / rate_rps
+            if due - t0 >= seconds:
+                break
+            now = time.monotonic()
+            if due > now:
+                await asyncio.sleep(due - now)
+            if len(pending) >= max_in_flight:
+                run.slipped += 1
+                await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+            task = asyncio.create_task(post(client, payloads[n % len(payloads)], records, run, t0, due))
+            pending.add(task)
+            task.add_done_callback(pending.discard)
+            n += 1
+        await asyncio.gather(*pending)
+        await sampler
+    return run, rss
+
+
+def pct(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def summarise(run: Run, rss: list[tuple[float, int]], seconds: float, warmup: float) -> dict[str, Any]:
+    thirds = []
+    for k in range(3):
+        lo, hi = k * seconds / 3, (k + 1) * seconds / 3
+        lat = [lt * 1000 for t, lt in run.latencies if lo <= t < hi]
+        thirds.append({"requests": len(lat), "p50_ms": pct(lat, 0.5), "p99_ms": pct(lat, 0.99)})
+    after = [r for t, r in rss if t >= warmup] or [r for _, r in rss]
+    growth = (after[-1] - after[0]) / after[0] if after else None
+    return {
+        "requests": run.sent,
+        "records_acknowledged": run.ok_records,
+        "errors": run.errors,
+        "sent_late_backlog_full": run.slipped,
+        "latency_by_third": thirds,
+        "p99_last_over_first": (thirds[2]["p99_ms"] / thirds[0]["p99_ms"])
+        if thirds[0]["p99_ms"] and thirds[2]["p99_ms"]
+        else None,
+        "rss_mb_after_warmup": round(after[0] / 2**20, 1) if after else None,
+        "rss_mb_end": round(after[-1] / 2**20, 1) if after else None,
+        "rss_mb_max": round(max(r for _, r in rss) / 2**20, 1) if rss else None,
+        "rss_growth_after_warmup": round(growth, 4) if growth is not None else None,
+        "mean_records_per_s": round(run.ok_records / seconds, 1),
+        "p50_overall_ms": pct([lt * 1000 for _, lt in run.latencies], 0.5),
+        "stdev_latency_ms": round(statistics.pstdev([lt * 1000 for _, lt in run.latencies]), 2)
+        if len(run.latencies) > 1
+        else None,
+    }
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=float, default=180.0, help="duration of the held load")
+    parser.add_argument("--fraction", type=float, default=0.7, help="share of the measured capacity to hold")
+    parser.add_argument("--probe-seconds", type=float, default=8.0, help="duration of the capacity probe")
+    parser.add_argument("--records", type=int, default=200, help="records per request")
+    parser.add_argument("--concurrency", type=int, default=8, help="requests in flight while probing")
+    parser.add_argument("--warmup", type=float, default=None, help="seconds excluded from RSS growth (default 10%%)")
+    parser.add_argument("--json", type=Path, default=None, help="also write the result here")
+    args = parser.parse_args(argv)
+    warmup = args.warmup if args.warmup is not None else max(5.0, args.seconds * 0.1)
+    home = Path(tempfile.mkdtemp(prefix="pinpipe-load-"))
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PINPIPE_")}
+    env["PINPIPE_HOME"] = str(home)
+    log = open(home / "gateway.log", "wb")  # noqa: SIM115 - closed below
+    proc = subprocess.Popen([PINPIPE, "api", "--port", str(port), "--log-level", "warning"], env=env, stdout=log,
+                            stderr=subprocess.STDOUT)  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if proc.poll() is not None:
+                raise SystemExit(f"pinpipe api exited: {(home / 'gateway.log').read_text()[-2000:]}")
+            try:
+                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise SystemExit("pinpipe api did not become healthy in 60 s")
+            time.sleep(0.1)
+        payloads = [body(args.records, seed) for seed in range(16)]
+        cap = asyncio.run(capacity(url, payloads, args.records, args.concurrency, args.probe_seconds))
+        rate_rps = cap * args.fraction / args.records
+        run, rss = asyncio.run(
+            hold(url, payloads, args.records, rate_rps, args.seconds, psutil.Process(proc.pid), max_in_flight=64)
+        )
+        result = {
+            "command": "python tests/reliability/load.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+            "capacity_records_per_s": round(cap, 1),
+            "fraction": args.fraction,
+            "target_records_per_s": round(cap * args.fraction, 1),
+            "records_per_request": args.records,
+            "seconds": args.seconds,
+            "warmup_s": warmup,
+            "gateway_alive": proc.poll() is None,
+            **summarise(run, rss, args.seconds, warmup),
+        }
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            proc.wait(timeout=30)
+        log.close()
+        shutil.rmtree(home, ignore_errors=True)
+    text = json.dumps(result, indent=2)
+    print(text)
+    if args.json:
+        args.json.write_text(text + "\n")
+    return result
+
+
+if __name__ == "__main__":
+    main()
