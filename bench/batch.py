@@ -1,18 +1,23 @@
 """Benchmark the batch job: DuckDB vs Spark local[2] vs a pandas notebook, on generated raw lakes.
 
-``python bench/batch.py [--events N] [--big] [--skip-spark] [--skip-pandas]``
+``python bench/batch.py [--events N] [--big] [--skip-spark] [--skip-pandas] [--spark-events N] [--spark-timeout S]``
 
 Events are emulator sends: N events = 3N records (pin, geo, user), of which 30 % are replays of
 earlier events (so 0.7 N distinct ``ind``). The lake is written in the daily layout, 1,000 records per
 file as the sink's flush.size, by DuckDB (fast enough that 10M events is minutes, not hours). Each
 engine then runs in its own child process; the parent samples the child's whole process tree (Python
-and, for Spark, the JVM) with psutil for peak RSS. Times are the child's own wall clock around the
-job, engine start-up included (a batch job pays for its JVM).
+and, for Spark, the JVM) with psutil for peak RSS and CPU seconds. Times are the child's own wall
+clock around the job, engine start-up included (a batch job pays for its JVM); CPU seconds are what
+each run cost whatever else the machine was doing (the load average at each start is noted too).
+Spark runs beside pandas on the largest lake unless ``--spark-events`` says otherwise; if it has not
+finished after ``--spark-timeout`` seconds it is stopped (the speed-up is then a lower bound) and
+measured again on the smallest lake, against DuckDB on that same lake.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -204,30 +209,70 @@ def child_pandas(lake: Path) -> dict[str, Any]:
 # ---------------------------------------------------------------- parent
 
 
-def run_child(args: list[str]) -> dict[str, Any]:
-    """Run one measurement in a child process; returns its JSON result plus the tree's peak RSS."""
+def run_child(args: list[str], timeout: float | None = None) -> dict[str, Any]:
+    """Run one measurement in a child process; returns its JSON result plus the tree's peak RSS and CPU.
+
+    CPU seconds (user + system, summed over the tree: Python and, for Spark, the JVM) say what a run
+    cost whatever else the machine was doing. Past ``timeout`` seconds the tree is killed and the
+    result is ``{"timed_out": True, ...}``.
+    """
     import psutil
 
+    started = time.perf_counter()
     proc = subprocess.Popen([sys.executable, __file__, *args], stdout=subprocess.PIPE, text=True)
     parent = psutil.Process(proc.pid)
     peak = 0
+    cpu: dict[int, float] = {}
+    timed_out = False
     while proc.poll() is None:
+        tree = [parent]
         try:
-            tree = [parent, *parent.children(recursive=True)]
-            peak = max(peak, sum(p.memory_info().rss for p in tree if p.is_running()))
+            tree += parent.children(recursive=True)
+            rss = 0
+            for p in tree:
+                with contextlib.suppress(psutil.Error):
+                    rss += p.memory_info().rss
+                    times = p.cpu_times()
+                    cpu[p.pid] = max(cpu.get(p.pid, 0.0), times.user + times.system)
+            peak = max(peak, rss)
         except psutil.Error:
             pass
+        if timeout is not None and time.perf_counter() - started > timeout:
+            timed_out = True
+            for p in reversed(tree):  # the processes this run started, by pid, children first
+                with contextlib.suppress(psutil.Error):
+                    p.kill()
+            proc.wait()
+            break
         time.sleep(0.2)  # a sampling interval, not synchronisation
     out, _ = proc.communicate()
+    extra = {"peak_rss_mb": peak / 1e6, "cpu_seconds": sum(cpu.values())}
+    if timed_out:
+        return {"timed_out": True, "seconds": time.perf_counter() - started, **extra}
     if proc.returncode != 0:
         raise RuntimeError(f"child {args} failed with {proc.returncode}")
     result: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
-    result["peak_rss_mb"] = peak / 1e6
-    return result
+    return {**result, **extra}
 
 
-def measure(events: int, work: Path, engines: list[str], result: Result) -> None:
-    label = f"{events // 1000}k" if events < 1_000_000 else f"{events // 1_000_000}M"
+def label_of(events: int) -> str:
+    return f"{events // 1000}k" if events < 1_000_000 else f"{events // 1_000_000}M"
+
+
+def measure(
+    events: int,
+    work: Path,
+    engines: list[str],
+    result: Result,
+    *,
+    spark_timeout: float | None = None,
+    duckdb_seconds: float | None = None,
+) -> dict[str, dict[str, Any]]:
+    """Generate a lake of ``events``, run ``engines`` on it; returns each engine's child result.
+
+    ``duckdb_seconds`` stands in for a DuckDB run at this size measured earlier in the same run.
+    """
+    label = label_of(events)
     lake = work / f"lake-{label}"
     gen = generate_lake(lake, events)
     result.notes.append(
@@ -235,18 +280,34 @@ def measure(events: int, work: Path, engines: list[str], result: Result) -> None
         f"{gen['files']:,} files, {gen['bytes'] / 1e6:,.0f} MB of JSON, generated in {gen['seconds']:.1f} s."
     )
     print(f"[{label}] lake generated in {gen['seconds']:.1f}s ({gen['bytes'] / 1e6:,.0f} MB)", file=sys.stderr)
-    times: dict[str, float] = {}
+    children: dict[str, dict[str, Any]] = {}
+    loads: list[str] = []
     for engine in engines:
         home = work / f"home-{label}-{engine}"
         home.mkdir(parents=True, exist_ok=True)
         (home / "lake").symlink_to(lake, target_is_directory=True)
         args = ["--child", engine, "--home", str(home), "--lake", str(lake)]
-        child = run_child(args)
-        times[engine] = child["seconds"]
-        print(f"[{label}] {engine}: {child['seconds']:.1f}s, peak {child['peak_rss_mb']:,.0f} MB", file=sys.stderr)
+        load = os.getloadavg()[0]
+        loads.append(f"{engine} {load:.1f}")
+        child = run_child(args, spark_timeout if engine == "spark" else None)
+        children[engine] = child
+        shutil.rmtree(home, ignore_errors=True)
         name = "pandas notebook" if engine == "pandas" else engine
+        if child.get("timed_out"):
+            print(f"[{label}] {engine}: killed after {child['seconds']:.0f}s", file=sys.stderr)
+            result.notes.append(
+                f"{label} events: {name} did not finish within {child['seconds']:.0f} s and was stopped "
+                f"({child['cpu_seconds']:.0f} CPU-s so far, peak {child['peak_rss_mb']:,.0f} MB)."
+            )
+            continue
+        print(
+            f"[{label}] {engine}: {child['seconds']:.1f}s ({child['cpu_seconds']:.1f} CPU-s), "
+            f"peak {child['peak_rss_mb']:,.0f} MB, load {load:.1f}",
+            file=sys.stderr,
+        )
         if engine == "duckdb":
             target, ok = at_most(child["seconds"], 30) if events == 1_000_000 else (None, None)
+            phases = ", ".join(f"{k} {v:.1f} s" for k, v in child["durations"].items() if k != "total")
             result.add(
                 Metric(
                     f"{label} events: DuckDB whole batch",
@@ -254,7 +315,7 @@ def measure(events: int, work: Path, engines: list[str], result: Result) -> None
                     "s",
                     target,
                     ok,
-                    note="read, clean, write Delta, nine insights",
+                    note=f"read, clean, write Delta, nine insights ({phases})",
                 )
             )
             target, ok = at_most(child["peak_rss_mb"], 6000) if events >= 10_000_000 else (None, None)
@@ -263,24 +324,31 @@ def measure(events: int, work: Path, engines: list[str], result: Result) -> None
         else:
             result.add(Metric(f"{label} events: {name}", child["seconds"], "s"))
             result.add(Metric(f"{label} events: {name} peak RSS", child["peak_rss_mb"], "MB"))
-        shutil.rmtree(home, ignore_errors=True)
+        result.add(Metric(f"{label} events: {name} CPU time", child["cpu_seconds"], "s", note="user + system, tree"))
+    result.notes.append(f"{label} events: 1-minute load average as each run started: {', '.join(loads)}.")
+    duck = children["duckdb"]["seconds"] if "duckdb" in children else duckdb_seconds
     for other, goal in (("spark", 5.0), ("pandas", 3.0)):
-        if other in times and "duckdb" in times:
-            speedup = times[other] / times["duckdb"]
-            target, ok = at_least(speedup, goal)
-            result.add(
-                Metric(
-                    f"{label} events: DuckDB speed-up over {other}",
-                    speedup,
-                    "×",
-                    target,
-                    ok,
-                    baseline=other,
-                    baseline_value=times[other],
-                    ratio=speedup,
-                )
+        if other not in children or duck is None:
+            continue
+        child = children[other]
+        speedup = child["seconds"] / duck
+        target, ok = at_least(speedup, goal)
+        bound = child.get("timed_out", False)
+        result.add(
+            Metric(
+                f"{label} events: DuckDB speed-up over {other}",
+                speedup,
+                "×",
+                target,
+                ok,
+                baseline=other,
+                baseline_value=child["seconds"],
+                ratio=speedup,
+                note=f"at least: {other} was stopped unfinished" if bound else None,
             )
+        )
     shutil.rmtree(lake, ignore_errors=True)
+    return children
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -288,6 +356,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--events", type=int, action="append", help="event counts (default 100k and 1M)")
     parser.add_argument("--big", action="store_true", help="also 10M events on DuckDB (long)")
     parser.add_argument("--skip-spark", action="store_true")
+    parser.add_argument(
+        "--spark-events", type=int, help="event count for Spark (and DuckDB beside it); default the largest"
+    )
+    parser.add_argument(
+        "--spark-timeout",
+        type=float,
+        default=600.0,
+        help="stop Spark after this many seconds and measure it on the smallest lake instead (default 600)",
+    )
     parser.add_argument("--skip-pandas", action="store_true")
     parser.add_argument("--child", choices=["duckdb", "spark", "pandas"], help=argparse.SUPPRESS)
     parser.add_argument("--home", type=Path, help=argparse.SUPPRESS)
@@ -297,20 +374,40 @@ def main(argv: list[str] | None = None) -> None:
         out = child_pandas(args.lake) if args.child == "pandas" else child_engine(args.child, args.home)
         print(json.dumps(out))
         return
-    sizes = args.events or [100_000, 1_000_000]
+    sizes = sorted(set(args.events or [100_000, 1_000_000]))
+    largest = max(sizes)
+    spark_events = args.spark_events or largest
+    if not args.skip_spark and spark_events not in sizes:
+        sizes = sorted({*sizes, spark_events})  # DuckDB runs there too: ratios compare the same lake size
     command = (
-        "python bench/batch.py" + "".join(f" --events {n}" for n in args.events or []) + (" --big" if args.big else "")
+        "python bench/batch.py"
+        + "".join(f" --events {n}" for n in args.events or [])
+        + (f" --spark-events {args.spark_events}" if args.spark_events else "")
+        + (" --big" if args.big else "")
     )
     result = Result(bench="batch", title="Batch job: DuckDB vs Spark local[2] vs pandas", command=command)
     work = Path(tempfile.mkdtemp(prefix="pinpipe-bench-batch-"))
     try:
-        largest = max(sizes)
+        duckdb_seconds: dict[int, float] = {}
+        spark_finished = True
         for events in sizes:
             engines = ["duckdb"]
-            if events == largest:
-                engines += [] if args.skip_spark else ["spark"]
-                engines += [] if args.skip_pandas else ["pandas"]
-            measure(events, work, engines, result)
+            if events == spark_events and not args.skip_spark:
+                engines.append("spark")
+            if events == largest and not args.skip_pandas:
+                engines.append("pandas")
+            children = measure(events, work, engines, result, spark_timeout=args.spark_timeout)
+            duckdb_seconds[events] = children["duckdb"]["seconds"]
+            if children.get("spark", {}).get("timed_out"):
+                spark_finished = False
+        smallest = min(sizes)
+        if not spark_finished and smallest < spark_events:
+            # Spark too slow at full size: measure it where it finishes, against DuckDB on that same size.
+            result.notes.append(
+                f"Spark stopped at {label_of(spark_events)} events after {args.spark_timeout:.0f} s; measured at "
+                f"{label_of(smallest)} events instead, where the speed-up compares the same lake size."
+            )
+            measure(smallest, work, ["spark"], result, duckdb_seconds=duckdb_seconds[smallest])
         if args.big:
             measure(10_000_000, work, ["duckdb"], result)
     finally:

@@ -9,7 +9,9 @@ and s3fs would (AWS_ENDPOINT_URL, AWS_ALLOW_HTTP, …), never from code.
 
 from __future__ import annotations
 
+import itertools
 import os
+import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -17,6 +19,7 @@ from urllib.parse import urlsplit
 from urllib.request import url2pathname
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from pinpipe.clean.schema import DEAD_LETTER_KEY, DEAD_LETTER_SCHEMA, conform
 from pinpipe.settings import Settings
@@ -116,14 +119,10 @@ def merge_rows(
 
     A table that does not exist yet is simply written, which is much cheaper than a merge.
     """
-    from deltalake import write_deltalake
-
     data = conformed(rows, schema)
     table = open_table(uri)
     if table is None:
-        write_deltalake(
-            uri, data, mode="append", storage_options=storage_options(uri), commit_properties=_commit(metadata)
-        )
+        _append(uri, data, metadata)
         return
     predicate = " AND ".join(f"target.`{k}` = source.`{k}`" for k in keys)
     merger = table.merge(
@@ -134,9 +133,69 @@ def merge_rows(
     merger.when_not_matched_insert_all().execute()
 
 
+def _ind_bound(table: Any) -> tuple[bool, int | None]:
+    """(known, the table's largest ``ind``) from its files' statistics, without reading a row.
+
+    The largest is ``None`` when the table has no rows; not known when a file carries no statistics.
+    """
+    actions = pa.table(table.get_add_actions(flatten=True))
+    if actions.num_rows == 0 or not pc.sum(actions.column("num_records")).as_py():
+        return True, None
+    if "max.ind" not in actions.column_names or actions.column("max.ind").null_count:
+        return False, None
+    return True, int(pc.max(actions.column("max.ind")).as_py())
+
+
 def merge_on_ind(uri: str, rows: Rows, schema: pa.Schema, metadata: Mapping[str, str] | None = None) -> None:
-    """Upsert clean rows (one per ``ind``): reruns and later days leave one row per ``ind``."""
-    merge_rows(uri, rows, schema, ("ind",), update=True, metadata=metadata)
+    """Upsert clean rows (one per ``ind``): reruns and later days leave one row per ``ind``.
+
+    Only rows whose ``ind`` may already be in the table are merged: a row above the table's largest
+    ``ind`` (its files' statistics say which, without reading them) is appended, which is much
+    cheaper than a merge — a first run appends everything, a later day mostly appends (the source's
+    index grows) and merges its replays of older events. The rows to merge are spooled to an Arrow
+    file meanwhile, so memory stays bounded. Two commits then, append before merge: should the merge
+    fail, a rerun merges everything again.
+    """
+    table = open_table(uri)
+    known, bound = _ind_bound(table) if table is not None else (True, None)
+    if not known:
+        merge_rows(uri, rows, schema, ("ind",), update=True, metadata=metadata)
+        return
+    data = conformed(rows, schema)
+    if bound is None:
+        _append(uri, data, metadata)
+        return
+    with tempfile.TemporaryDirectory(prefix="pinpipe-merge-") as folder:
+        spool_path = os.path.join(folder, "merge.arrow")
+        with pa.OSFile(spool_path, "wb") as sink, pa.ipc.new_file(sink, schema) as spool:
+
+            def split() -> Iterator[pa.RecordBatch]:
+                for batch in data:
+                    fresh = pc.greater(batch.column("ind"), bound)
+                    old = batch.filter(pc.invert(fresh))
+                    if old.num_rows:
+                        spool.write_batch(old)
+                    new = batch.filter(fresh)
+                    if new.num_rows:
+                        yield new
+
+            fresh_rows = split()
+            first = next(fresh_rows, None)  # spools the old rows up to the first new one (maybe all)
+            if first is not None:
+                _append(uri, pa.RecordBatchReader.from_batches(schema, itertools.chain([first], fresh_rows)), metadata)
+        with pa.memory_map(spool_path) as source:
+            spooled = pa.ipc.open_file(source)
+            if spooled.num_record_batches:
+                batches = (spooled.get_batch(i) for i in range(spooled.num_record_batches))
+                merged = pa.RecordBatchReader.from_batches(schema, batches)
+                merge_rows(uri, merged, schema, ("ind",), update=True, metadata=metadata)
+
+
+def _append(uri: str, data: pa.RecordBatchReader, metadata: Mapping[str, str] | None) -> None:
+    """Append ``data`` in one commit (creating the table if need be)."""
+    from deltalake import write_deltalake
+
+    write_deltalake(uri, data, mode="append", storage_options=storage_options(uri), commit_properties=_commit(metadata))
 
 
 def add_dead_letters(uri: str, rows: pa.Table, metadata: Mapping[str, str] | None = None) -> None:

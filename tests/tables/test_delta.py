@@ -1,0 +1,79 @@
+"""merge_on_ind: append what cannot be in the table yet, merge only what may be; one row per ind always."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow as pa
+from deltalake import DeltaTable, WriterProperties, write_deltalake
+
+from pinpipe.clean.schema import CLEAN_SCHEMAS
+from pinpipe.tables import merge_on_ind, read_table
+
+SCHEMA = CLEAN_SCHEMAS["user"]
+
+
+def users(inds: list[int], age: int) -> pa.Table:
+    n = len(inds)
+    return pa.table(
+        {"ind": inds, "user_name": [f"user {i}" for i in inds], "age": [age] * n, "date_joined": [None] * n},
+        schema=SCHEMA,
+    )
+
+
+def operations(uri: str) -> list[str]:
+    """The table's commits, oldest first."""
+    return [entry["operation"] for entry in reversed(DeltaTable(uri).history())]
+
+
+def ages(uri: str) -> dict[int, int]:
+    table = read_table(uri)
+    assert table is not None
+    rows = table.to_pylist()
+    assert len(rows) == len({r["ind"] for r in rows}), "one row per ind"
+    return {r["ind"]: r["age"] for r in rows}
+
+
+def test_first_run_appends_without_a_merge(tmp_path: Path) -> None:
+    uri = str(tmp_path / "user")
+    merge_on_ind(uri, users([3, 1, 2], age=20), SCHEMA)
+    assert operations(uri) == ["WRITE"]
+    assert ages(uri) == {1: 20, 2: 20, 3: 20}
+
+
+def test_later_rows_above_the_largest_ind_are_appended_the_rest_merged(tmp_path: Path) -> None:
+    uri = str(tmp_path / "user")
+    merge_on_ind(uri, users([1, 2, 3], age=20), SCHEMA)
+    reader = pa.RecordBatchReader.from_batches(
+        SCHEMA, [*users([2, 7], age=30).to_batches(), *users([8, 3], age=30).to_batches()]
+    )
+    merge_on_ind(uri, reader, SCHEMA)
+    assert operations(uri) == ["WRITE", "WRITE", "MERGE"]
+    assert ages(uri) == {1: 20, 2: 30, 3: 30, 7: 30, 8: 30}
+
+
+def test_a_rerun_only_merges_and_changes_nothing(tmp_path: Path) -> None:
+    uri = str(tmp_path / "user")
+    merge_on_ind(uri, users([1, 2, 3], age=20), SCHEMA)
+    merge_on_ind(uri, users([1, 2, 3], age=20), SCHEMA)
+    assert operations(uri) == ["WRITE", "MERGE"]
+    assert ages(uri) == {1: 20, 2: 20, 3: 20}
+
+
+def test_an_empty_table_is_appended_to(tmp_path: Path) -> None:
+    uri = str(tmp_path / "user")
+    merge_on_ind(uri, SCHEMA.empty_table(), SCHEMA)
+    merge_on_ind(uri, users([5], age=40), SCHEMA)
+    assert operations(uri)[-1] == "WRITE"
+    assert ages(uri) == {5: 40}
+
+
+def test_files_without_statistics_fall_back_to_a_merge(tmp_path: Path) -> None:
+    from deltalake import ColumnProperties
+
+    uri = str(tmp_path / "user")
+    no_stats = WriterProperties(default_column_properties=ColumnProperties(statistics_enabled="NONE"))
+    write_deltalake(uri, users([1, 9], age=20), writer_properties=no_stats)
+    merge_on_ind(uri, users([9, 10], age=30), SCHEMA)
+    assert operations(uri) == ["WRITE", "MERGE"]
+    assert ages(uri) == {1: 20, 9: 30, 10: 30}
