@@ -42,4 +42,5 @@ def test_moto_serves_s3_and_kinesis(aws_env: str) -> None:
     assert s3.get_object(Bucket="svc-check", Key="a")["Body"].read() == b"x"
     kinesis = boto3.client("kinesis")
     kinesis.create_stream(StreamName="svc-check", ShardCount=1)
-    assert "svc-check" in kinesis.list_streams()["StreamNames"]
+    described = kinesis.describe_stream(StreamName="svc-check")["StreamDescription"]
+    assert described["StreamName"] == "svc-check" and len(described["Shards"]) == 1
