@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import Protocol, Self, runtime_checkable
 
 from pinpipe.errors import PinpipeError
 
@@ -120,3 +120,20 @@ class EventLog(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+class Closing:
+    """``with`` support for logs and consumers: leaving the block calls ``close()``."""
+
+    def close(self) -> None:  # every backend defines its own; this only types the mixin
+        ...
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        url = getattr(self, "url", None)
+        return f"{type(self).__name__}({url!r})" if url is not None else super().__repr__()

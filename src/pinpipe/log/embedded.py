@@ -45,6 +45,7 @@ from urllib.parse import unquote, urlsplit
 from pinpipe.errors import BackendUnavailableError, ConfigError, RetryableError
 from pinpipe.log.base import (
     Appended,
+    Closing,
     InvalidPartitionError,
     OutRecord,
     Record,
@@ -164,7 +165,7 @@ class _Pending:
     future: Future[list[Appended]] = field(default_factory=Future)
 
 
-class EmbeddedLog:
+class EmbeddedLog(Closing):
     """The :class:`~pinpipe.log.base.EventLog` in one SQLite file (``sqlite:///…/log.db``)."""
 
     def __init__(self, url: str, settings: Any = None) -> None:
@@ -509,17 +510,8 @@ class EmbeddedLog:
         with self._conn_lock:
             self._conn.close()
 
-    def __enter__(self) -> EmbeddedLog:
-        return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def __repr__(self) -> str:
-        return f"EmbeddedLog({self.url!r})"
-
-
-class EmbeddedConsumer:
+class EmbeddedConsumer(Closing):
     """A consumer-group member of the embedded log: one member gets every partition of its topics.
 
     It reads through its own connection, so consumers in other processes read while the gateway
@@ -637,9 +629,3 @@ class EmbeddedConsumer:
         if not self._closed:
             self._closed = True
             self._conn.close()
-
-    def __enter__(self) -> EmbeddedConsumer:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()

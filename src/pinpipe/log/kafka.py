@@ -80,6 +80,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from pinpipe.errors import BackendUnavailableError, ConfigError
 from pinpipe.log.base import (
     Appended,
+    Closing,
     InvalidPartitionError,
     OutRecord,
     Record,
@@ -265,7 +266,7 @@ class _Delivery:
             self.done.set()
 
 
-class KafkaLog:
+class KafkaLog(Closing):
     """The event log on a Kafka-protocol broker; thread-safe (the gateway appends from a threadpool)."""
 
     def __init__(self, url: str, settings: Any = None) -> None:
@@ -457,17 +458,8 @@ class KafkaLog:
         if watermarks is not None:
             watermarks.close()
 
-    def __enter__(self) -> KafkaLog:
-        return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def __repr__(self) -> str:
-        return f"KafkaLog({self.url!r})"
-
-
-class KafkaConsumer:
+class KafkaConsumer(Closing):
     """A member of a Kafka consumer group; partitions arrive (and leave) with rebalances.
 
     Not thread-safe (one job loop owns it). Positions are tracked here, not asked of librdkafka,
@@ -601,9 +593,3 @@ class KafkaConsumer:
         if not self._closed:
             self._closed = True
             self._consumer.close()
-
-    def __enter__(self) -> KafkaConsumer:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()

@@ -63,6 +63,7 @@ from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, 
 from pinpipe.errors import BackendUnavailableError, ConfigError, PinpipeError, RetryableError, ValidationError
 from pinpipe.log.base import (
     Appended,
+    Closing,
     InvalidPartitionError,
     OutRecord,
     Record,
@@ -157,7 +158,7 @@ def chunks(entries: Sequence[dict[str, Any]]) -> list[list[int]]:
     return out
 
 
-class KinesisLog:
+class KinesisLog(Closing):
     """The event log on Kinesis Data Streams; thread-safe (boto3 clients are)."""
 
     def __init__(self, url: str, settings: Any = None) -> None:
@@ -384,15 +385,6 @@ class KinesisLog:
     def close(self) -> None:
         self.client.close()
 
-    def __enter__(self) -> KinesisLog:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def __repr__(self) -> str:
-        return f"KinesisLog({self.url!r})"
-
 
 class _ShardReader:
     """Reads one shard through iterators from a position; renews an expired iterator where it was."""
@@ -478,7 +470,7 @@ def checkpoint_path(checkpoints_dir: Path, group: str) -> Path:
     return Path(checkpoints_dir) / f"kinesis-{group}.db"
 
 
-class KinesisConsumer:
+class KinesisConsumer(Closing):
     """Reads every shard of its streams from the group's checkpoints (else the start).
 
     Not thread-safe (one job loop owns it). See the module docstring for the checkpoint store.
@@ -560,9 +552,3 @@ class KinesisConsumer:
             self._closed = True
             with contextlib.suppress(sqlite3.Error):
                 self._conn.close()
-
-    def __enter__(self) -> KinesisConsumer:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
