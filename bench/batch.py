@@ -250,7 +250,7 @@ def run_child(args: list[str], timeout: float | None = None) -> dict[str, Any]:
     if timed_out:
         return {"timed_out": True, "seconds": time.perf_counter() - started, **extra}
     if proc.returncode != 0:
-        raise RuntimeError(f"child {args} failed with {proc.returncode}")
+        return {"failed": proc.returncode, "seconds": time.perf_counter() - started, **extra}
     result: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
     return {**result, **extra}
 
@@ -300,6 +300,13 @@ def measure(
                 f"({child['cpu_seconds']:.0f} CPU-s so far, peak {child['peak_rss_mb']:,.0f} MB)."
             )
             continue
+        if "failed" in child:
+            print(f"[{label}] {engine}: FAILED (exit {child['failed']}) after {child['seconds']:.0f}s", file=sys.stderr)
+            result.notes.append(
+                f"{label} events: {name} FAILED (exit {child['failed']}) after {child['seconds']:.0f} s, "
+                f"peak {child['peak_rss_mb']:,.0f} MB: no figure (its error is on the run's stderr)."
+            )
+            continue
         print(
             f"[{label}] {engine}: {child['seconds']:.1f}s ({child['cpu_seconds']:.1f} CPU-s), "
             f"peak {child['peak_rss_mb']:,.0f} MB, load {load:.1f}",
@@ -326,9 +333,10 @@ def measure(
             result.add(Metric(f"{label} events: {name} peak RSS", child["peak_rss_mb"], "MB"))
         result.add(Metric(f"{label} events: {name} CPU time", child["cpu_seconds"], "s", note="user + system, tree"))
     result.notes.append(f"{label} events: 1-minute load average as each run started: {', '.join(loads)}.")
-    duck = children["duckdb"]["seconds"] if "duckdb" in children else duckdb_seconds
+    ran = children.get("duckdb", {})
+    duck = ran["seconds"] if ran and "failed" not in ran else duckdb_seconds
     for other, goal in (("spark", 5.0), ("pandas", 3.0)):
-        if other not in children or duck is None:
+        if other not in children or duck is None or "failed" in children[other]:
             continue
         child = children[other]
         speedup = child["seconds"] / duck
@@ -397,17 +405,20 @@ def main(argv: list[str] | None = None) -> None:
             if events == largest and not args.skip_pandas:
                 engines.append("pandas")
             children = measure(events, work, engines, result, spark_timeout=args.spark_timeout)
-            duckdb_seconds[events] = children["duckdb"]["seconds"]
-            if children.get("spark", {}).get("timed_out"):
+            if "failed" not in children["duckdb"]:
+                duckdb_seconds[events] = children["duckdb"]["seconds"]
+            spark = children.get("spark", {})
+            if spark.get("timed_out") or "failed" in spark:
                 spark_finished = False
         smallest = min(sizes)
         if not spark_finished and smallest < spark_events:
             # Spark too slow at full size: measure it where it finishes, against DuckDB on that same size.
             result.notes.append(
-                f"Spark stopped at {label_of(spark_events)} events after {args.spark_timeout:.0f} s; measured at "
-                f"{label_of(smallest)} events instead, where the speed-up compares the same lake size."
+                f"Spark did not finish {label_of(spark_events)} events (stopped after {args.spark_timeout:.0f} s, "
+                f"or failed); measured at {label_of(smallest)} events instead, where the speed-up compares "
+                "the same lake size."
             )
-            measure(smallest, work, ["spark"], result, duckdb_seconds=duckdb_seconds[smallest])
+            measure(smallest, work, ["spark"], result, duckdb_seconds=duckdb_seconds.get(smallest))
         if args.big:
             measure(10_000_000, work, ["duckdb"], result)
     finally:

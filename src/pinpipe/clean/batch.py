@@ -55,7 +55,7 @@ def raw_records(rows: pa.Table | Iterable[Mapping[str, Any]], topic: str | None 
     if isinstance(rows, pa.Table):
         table = rows
         if "topic" not in table.column_names:
-            table = table.append_column("topic", pa.array([topic] * table.num_rows, pa.string()))
+            table = table.append_column("topic", pa.repeat(pa.scalar(topic, pa.string()), table.num_rows))
         if pa.types.is_binary(table.schema.field("value").type) or pa.types.is_large_binary(
             table.schema.field("value").type
         ):
@@ -77,8 +77,8 @@ def dead_letter_table(records: pa.Table, source: str, time: datetime | None = No
     """(topic, partition, offset, value, reason) rows as dead_letter rows from ``source`` at ``time``."""
     when = time or datetime.now(tz=UTC)
     n = records.num_rows
-    table = records.append_column("source", pa.array([source] * n, pa.string()))
-    table = table.append_column("time", pa.array([when] * n, DEAD_LETTER_SCHEMA.field("time").type))
+    table = records.append_column("source", pa.repeat(pa.scalar(source, pa.string()), n))
+    table = table.append_column("time", pa.repeat(pa.scalar(when, DEAD_LETTER_SCHEMA.field("time").type), n))
     return conform(table, DEAD_LETTER_SCHEMA)
 
 

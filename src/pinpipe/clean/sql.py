@@ -68,7 +68,7 @@ DUCKDB = Dialect(
     has_key="({text} IS NOT NULL OR list_contains({k}, {name}))",
     matches="regexp_matches({text}, {pattern})",
     pair="list_value({first}, {second})",
-    # the winners' rowids from a hash aggregate on narrow columns, then one scan: 2.5× cheaper than
+    # the winners' rowids from a hash aggregate on narrow columns, then one scan: half the cost of
     # row_number(), which sorts every wide row; rowid is unique, so a tie on {order} still yields one row
     first_per_key=(
         "SELECT {columns} FROM {source} WHERE rowid IN"
@@ -215,9 +215,9 @@ def clean_columns(dialect: Dialect, kind: str) -> list[tuple[str, str]]:
 def staged_sql(dialect: Dialect, kind: str, source: str) -> str:
     """Every raw record of ``source`` (topic, partition, offset, value) with its reason and clean columns.
 
-    The JSON is parsed once per record (twice on DuckDB: type check, then one extraction of every
-    key; see :class:`Dialect`); the raw value is kept only for records that fail (reason not
-    NULL), since those are the ones dead_letter stores.
+    The JSON is parsed once per record (DuckDB looks again only at records with a NULL declared key;
+    see :class:`Dialect`); the raw value is kept only for records that fail (reason not NULL), since
+    those are the ones dead_letter stores.
     """
     check_kind(kind)
     q = dialect.ident

@@ -23,6 +23,7 @@ from pinpipe.errors import MissingDependencyError
 from pinpipe.insights.queries import INSIGHTS, VIEWS
 from pinpipe.tables.delta import open_table
 
+LOCAL_DRIVER_MEMORY = "4g"
 _PARTITION = r"\+([0-9]+)\+[0-9]+\.json(\.gz)?$"
 _START = r"\+([0-9]+)\.json(\.gz)?$"
 
@@ -50,10 +51,13 @@ def spark_session(master: str) -> tuple[Any, bool]:
     builder = SparkSession.builder.master(master).appName("pinpipe-batch")
     if master.startswith("local"):
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+        # Local mode runs the executors inside the driver JVM: Spark's default 1 GB heap holds the
+        # cached staged records and the collected clean rows of 1M events no longer (OutOfMemoryError).
         builder = (
             builder.config("spark.ui.enabled", "false")
             .config("spark.ui.showConsoleProgress", "false")
             .config("spark.sql.shuffle.partitions", "8")
+            .config("spark.driver.memory", os.environ.get("PINPIPE_SPARK_DRIVER_MEMORY", LOCAL_DRIVER_MEMORY))
         )
     session = builder.config("spark.sql.session.timeZone", "UTC").getOrCreate()
     return session, True
@@ -104,7 +108,8 @@ class SparkEngine:
         dead_letters = pa.concat_tables(dead) if dead else pa.table({})
 
         def rows(kind: str) -> Rows:
-            return self.spark.sql(clean_sql(SPARK, kind, f"staged_{kind}") + " ORDER BY `ind`").toArrow()
+            # unsorted, as on DuckDB: nothing downstream needs the order, and a global sort is a shuffle
+            return self.spark.sql(clean_sql(SPARK, kind, f"staged_{kind}")).toArrow()
 
         return Cleaned(records_read=read, dead_letters=dead_letters, rows=rows)
 
