@@ -31,7 +31,7 @@ from pinpipe.clean.schema import ID_FIELD, PLACEHOLDERS
 
 pytestmark = pytest.mark.timeout(240)
 PREFIX = "Local save in "
-CHECK = settings(max_examples=120, deadline=None, derandomize=True, database=None,
+CHECK = settings(max_examples=80, deadline=None, derandomize=True, database=None,
                  suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])  # fmt: skip
 
 texts = st.text(max_size=40)  # every code point hypothesis draws, surrogates excluded (JSON cannot carry them)
