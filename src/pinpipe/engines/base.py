@@ -26,11 +26,16 @@ DEAD_LETTER_RECORD = ("topic", "partition", "offset", "value", "reason")
 
 @dataclass
 class Cleaned:
-    """An engine's cleaning outcome; ``rows(kind)`` streams one kind's clean rows (read it once)."""
+    """An engine's cleaning outcome; ``rows(kind)`` streams one kind's clean rows (read it once).
+
+    ``concurrent``: ``rows`` may be called, and its streams read, from several threads at once, so
+    the job writes the tables side by side (deltalake encodes without the GIL).
+    """
 
     records_read: dict[str, int]
     dead_letters: pa.Table
     rows: Callable[[str], Rows]
+    concurrent: bool = False
 
 
 class Engine(Protocol):

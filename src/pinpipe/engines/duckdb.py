@@ -2,7 +2,7 @@
 
 Raw files are read natively (``read_text``, parallel) and split into one record per line with its
 line number, which gives the record's offset; gzip files, which ``read_text`` cannot decompress, go
-through Python. The staged records live in temporary tables of an in-memory database that spills to
+through Python. The staged records live in tables of an in-memory database that spills to
 a temporary folder past ``memory_limit``, so 10M events fit in a few GB of RSS (3.7 GB measured).
 A table in an attached database file took about 3× as long to build: DuckDB compresses and
 checkpoints what it writes there, work a table read back once or twice does not need.
@@ -54,6 +54,7 @@ class DuckDBEngine:
             preserve_insertion_order=False,
         )
         self._s3_registered = False
+        self._cursors: list[Any] = []
 
     def _register_s3(self) -> None:
         if not self._s3_registered:
@@ -96,7 +97,8 @@ class DuckDBEngine:
         dead: list[pa.Table] = []
         for kind, kind_files in files.items():
             source = self._raw_source(kind, kind_files, lake)
-            self.con.execute(f"CREATE OR REPLACE TEMP TABLE staged_{kind} AS {staged_sql(DUCKDB, kind, source)}")
+            # a table of the in-memory database (not TEMP): the writers' cursors must see it
+            self.con.execute(f"CREATE OR REPLACE TABLE staged_{kind} AS {staged_sql(DUCKDB, kind, source)}")
             read[kind] = int(self.con.sql(f"SELECT count(*) FROM staged_{kind}").fetchall()[0][0])
             dead.append(self.con.sql(dead_letter_sql(DUCKDB, f"staged_{kind}")).to_arrow_table())
         dead_letters = pa.concat_tables(dead) if dead else pa.table({})
@@ -104,10 +106,14 @@ class DuckDBEngine:
         def rows(kind: str) -> Rows:
             # Unsorted: an ORDER BY "ind" cost a fifth of writing the table (an external sort of every
             # wide row at 10M events), and nothing downstream needs it (merge_on_ind splits on the
-            # table's largest ind, merges match on ind whatever the file order).
-            return self.con.sql(clean_sql(DUCKDB, kind, f"staged_{kind}")).to_arrow_reader(BATCH_ROWS)
+            # table's largest ind, merges match on ind whatever the file order). A cursor per call, so
+            # the job may read kinds from several threads (one DuckDB instance: threads and memory
+            # limits are shared).
+            cursor = self.con.cursor()
+            self._cursors.append(cursor)
+            return cursor.sql(clean_sql(DUCKDB, kind, f"staged_{kind}")).to_arrow_reader(BATCH_ROWS)
 
-        return Cleaned(records_read=read, dead_letters=dead_letters, rows=rows)
+        return Cleaned(records_read=read, dead_letters=dead_letters, rows=rows, concurrent=True)
 
     def insights(self, tables: Mapping[str, str]) -> dict[str, pa.Table]:
         """The nine insights over the whole warehouse tables, each read once (just the columns they use).
@@ -127,6 +133,9 @@ class DuckDBEngine:
 
     def close(self) -> None:
         try:
+            for cursor in self._cursors:
+                cursor.close()
+            self._cursors.clear()
             self.con.close()
         finally:
             shutil.rmtree(self._tmp, ignore_errors=True)
