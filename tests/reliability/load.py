@@ -1,7 +1,7 @@
 """Sustained load on a real ``pinpipe api`` (embedded log): measure capacity, then hold ~70 % of it.
 
     python tests/reliability/load.py --seconds 180            # the full run whose figures are in docs/RELIABILITY.md
-    python tests/reliability/load.py --seconds 40 --json out.json
+    python tests/reliability/load.py --seconds 30 --json out.json
 
 1. Start ``pinpipe api`` on a fresh PINPIPE_HOME (a temp folder, removed afterwards).
 2. Capacity: ``--probe-seconds`` of closed-loop POSTs (``--concurrency`` requests in flight, each
