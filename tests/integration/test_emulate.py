@@ -36,8 +36,7 @@ from tests import services
 pytestmark = pytest.mark.services
 
 PINPIPE = str(Path(sys.executable).with_name("pinpipe"))
-# Tansu joins a consumer group in about session.timeout.ms / 2 (23 s at librdkafka's default).
-KAFKA_TEST_SETTINGS = {"session.timeout.ms": "6000", "heartbeat.interval.ms": "1200"}
+KAFKA_TEST_SETTINGS = services.KAFKA_TEST_SETTINGS
 READ_DEADLINE_S = 90.0
 
 

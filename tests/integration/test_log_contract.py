@@ -25,8 +25,7 @@ from tests import services
 pytestmark = pytest.mark.services
 
 BACKENDS = ["sqlite", "kafka", "kinesis"]
-# Tansu joins a group in about session.timeout.ms / 2; librdkafka's default would cost 23 s a join.
-KAFKA_TEST_SETTINGS = {"session.timeout.ms": "6000", "heartbeat.interval.ms": "1200"}
+KAFKA_TEST_SETTINGS = services.KAFKA_TEST_SETTINGS
 READ_DEADLINE_S = 60.0
 
 

@@ -25,7 +25,7 @@ from tests.sink.helpers import Expected, assert_exactly_once, lake_records, valu
 
 pytestmark = [pytest.mark.services, pytest.mark.slow, pytest.mark.timeout(240)]
 
-FAST_GROUPS = {"PINPIPE_KAFKA__SESSION_TIMEOUT_MS": "6000", "PINPIPE_KAFKA__HEARTBEAT_INTERVAL_MS": "1200"}
+FAST_GROUPS = services.KAFKA_TEST_ENV
 DAY0 = 1_600_000_000_000 - 1_600_000_000_000 % DAY_MS  # 2020-09-13T00:00Z
 
 

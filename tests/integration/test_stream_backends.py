@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from tests import services
 from tests.integration.stream_flow import (
     check_tables_hold_each_acknowledged_ind_once,
     current_settings,
@@ -33,8 +34,8 @@ def stream_backend(request: pytest.FixtureRequest, home: Path, monkeypatch: pyte
     if kind == "kafka":
         tansu = request.getfixturevalue("tansu")
         monkeypatch.setenv("PINPIPE_STREAM_LOG_URL", tansu.url)
-        monkeypatch.setenv("PINPIPE_KAFKA__SESSION_TIMEOUT_MS", "6000")
-        monkeypatch.setenv("PINPIPE_KAFKA__HEARTBEAT_INTERVAL_MS", "1200")
+        for key, value in services.KAFKA_TEST_ENV.items():
+            monkeypatch.setenv(key, value)
     elif kind == "kinesis":
         request.getfixturevalue("aws_env")
         monkeypatch.setenv("PINPIPE_STREAM_LOG_URL", "kinesis://us-east-1")

@@ -34,7 +34,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.services]
 
 SEED = 20261011
 ROUNDS = 2  # per run: kill a sink worker (the survivor takes everything) and the stream job, restart both
-FAST_GROUPS = {"PINPIPE_KAFKA__SESSION_TIMEOUT_MS": "6000", "PINPIPE_KAFKA__HEARTBEAT_INTERVAL_MS": "1200"}
+FAST_GROUPS = services.KAFKA_TEST_ENV
 PARTITIONS = 4
 
 
