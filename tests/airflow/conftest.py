@@ -41,7 +41,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 @pytest.fixture(scope="session")
 def report_built() -> bool:
-    """Whether `pinpipe report --out FILE` exists yet: its part lands separately (until then a stub)."""
+    """Whether the pinpipe under test has `pinpipe report --out FILE` (the DAG's report task calls it)."""
     usage = subprocess.run(
         [str(PINPIPE_BIN), "report", "--help"], capture_output=True, text=True, timeout=120, check=False
     )

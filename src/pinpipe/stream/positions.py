@@ -24,6 +24,7 @@ compares the batch with the stored position before every write and refuses a sta
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
@@ -59,16 +60,16 @@ class Stored:
     version: int
 
 
-class PositionCodec:
+class PositionCodec(ABC):
     """How a partition's last offset maps to Delta app transactions and back."""
 
     dense: bool = True
 
-    def transactions(self, app: str, offset: int, previous: Stored | None) -> list[Transaction]:
-        raise NotImplementedError
+    @abstractmethod
+    def transactions(self, app: str, offset: int, previous: Stored | None) -> list[Transaction]: ...
 
-    def read(self, app: str, lookup: Callable[[str], int | None]) -> Stored | None:
-        raise NotImplementedError
+    @abstractmethod
+    def read(self, app: str, lookup: Callable[[str], int | None]) -> Stored | None: ...
 
 
 class DenseCodec(PositionCodec):
