@@ -60,12 +60,12 @@ bench: $(DEV_STAMP)
 	$(PY) bench/run.py $(ARGS)
 
 lint: $(DEV_STAMP)
-	$(VENV)/bin/ruff check src tests bench
-	$(VENV)/bin/ruff format --check src tests bench
+	$(VENV)/bin/ruff check src tests bench dags
+	$(VENV)/bin/ruff format --check src tests bench dags
 
 format: $(DEV_STAMP)
-	$(VENV)/bin/ruff check --fix src tests bench
-	$(VENV)/bin/ruff format src tests bench
+	$(VENV)/bin/ruff check --fix src tests bench dags
+	$(VENV)/bin/ruff format src tests bench dags
 
 clean:
 	rm -rf .pinpipe .pytest_cache bench/results/*.tmp
