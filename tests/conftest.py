@@ -12,6 +12,14 @@ import pytest
 from tests import services
 
 
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """List the real servers this session started, so a CI log shows MariaDB, PostgreSQL… really ran."""
+    if services.STARTED:
+        terminalreporter.section("real servers started by fixtures")
+        for line in services.STARTED:
+            terminalreporter.write_line(line)
+
+
 @pytest.fixture
 def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A fresh PINPIPE_HOME; PINPIPE_* from the developer's shell never leak into a test."""

@@ -63,6 +63,10 @@ def stop(proc: subprocess.Popen[bytes], timeout: float = 10) -> None:
             proc.wait(timeout=timeout)
 
 
+#: What this test session started, for the closing summary (CI's log shows which real servers ran).
+STARTED: list[str] = []
+
+
 @dataclass
 class Server:
     url: str
@@ -123,6 +127,7 @@ def start_mariadb(base: Path) -> Server:
         )
 
     wait_until(ready, timeout=60, what="MariaDB")
+    STARTED.append(f"MariaDB ({mariadbd}) on 127.0.0.1:{port}")
     return Server(url=f"mysql+pymysql://root@127.0.0.1:{port}", port=port, proc=proc)
 
 
@@ -175,6 +180,7 @@ def start_postgres(base: Path) -> Server:
         capture_output=True,
         timeout=60,
     )
+    STARTED.append(f"PostgreSQL ({bindir}) on 127.0.0.1:{port}")
     return Server(url=f"postgresql+psycopg://postgres@127.0.0.1:{port}", port=port)
 
 
@@ -241,6 +247,7 @@ def start_tansu(base: Path) -> Server:
         stderr=subprocess.STDOUT,
     )
     wait_until(lambda: port_open(port), timeout=30, what="Tansu")
+    STARTED.append(f"Tansu Kafka-protocol broker on 127.0.0.1:{port}")
     return Server(url=f"kafka://127.0.0.1:{port}", port=port, proc=proc)
 
 
@@ -267,4 +274,5 @@ def start_moto() -> Server:
     )
     url = f"http://127.0.0.1:{port}"
     wait_until(lambda: _http_answers(url), timeout=30, what="moto server")
+    STARTED.append(f"moto server (S3, Kinesis) on 127.0.0.1:{port}")
     return Server(url=url, port=port, proc=proc)
