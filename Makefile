@@ -11,12 +11,13 @@ AIRFLOW_VENV := .venv-airflow
 AIRFLOW_PY := $(AIRFLOW_VENV)/bin/python
 AIRFLOW_STAMP := $(AIRFLOW_VENV)/.stamp
 
-.PHONY: help venv venv-dev demo test test-fast bench lint format airflow-test clean
+.PHONY: help venv venv-dev demo test test-fast test-chaos bench lint format airflow-test clean
 
 help:
 	@echo "make demo       set up .venv and run the whole pipeline on embedded defaults"
 	@echo "make test       set up .venv (with dev + spark extras) and run every test"
 	@echo "make test-fast  the quick inner-loop tests (no slow or server-starting ones)"
+	@echo "make test-chaos the Kafka (Tansu) chaos test, opt-in"
 	@echo "make airflow-test  the DAGs under real Airflow 3, in its own .venv-airflow"
 	@echo "make bench      run bench/ and refresh docs/PERFORMANCE.md"
 	@echo "make lint       ruff check + format check"
@@ -40,8 +41,12 @@ demo: $(BASE_STAMP)
 	$(VENV)/bin/pinpipe demo $(ARGS)
 
 test: $(DEV_STAMP)
-	$(PYTEST)
+	$(PYTEST) -m "not kafka_chaos"
 	$(MAKE) airflow-test
+
+# Opt-in: SIGKILLs Kafka consumer-group members on Tansu (see docs/RELIABILITY.md for why not in `test`).
+test-chaos: $(DEV_STAMP)
+	$(PYTEST) -m kafka_chaos
 
 test-fast: $(DEV_STAMP)
 	$(PYTEST) -m "not slow and not services and not spark" -q

@@ -66,6 +66,7 @@ def kafka_log_contents(settings: Settings, topics: list[str], at_least: int) -> 
     return out
 
 
+@pytest.mark.kafka_chaos
 @pytest.mark.timeout(420)
 def test_kafka_group_members_killed_partitions_move_nothing_lost_or_doubled(
     home: Path, tmp_path: Path, tansu: services.Server, monkeypatch: pytest.MonkeyPatch
@@ -124,6 +125,9 @@ def test_kafka_group_members_killed_partitions_move_nothing_lost_or_doubled(
         # Stop only once the restarted worker has joined: a member stopped halfway through its join has
         # been seen to leave Tansu's group waiting for it, so the drain below never got its partitions.
         wait_until(shared, timeout=120, what="the restarted worker back in the group")
+        # Likewise the restarted stream job: its first commit shows it has joined before it is stopped.
+        target = delta_commits(home) + 1
+        wait_until(lambda t=target: delta_commits(home) >= t, timeout=120, what="the restarted stream job committing")
     finally:
         for load in loads:
             load.finish()
