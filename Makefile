@@ -17,7 +17,7 @@ help:
 	@echo "make demo       set up .venv and run the whole pipeline on embedded defaults"
 	@echo "make test       set up .venv (with dev + spark extras) and run every test"
 	@echo "make test-fast  the quick inner-loop tests (no slow or server-starting ones)"
-	@echo "make test-chaos the Kafka (Tansu) chaos test, opt-in"
+	@echo "make test-chaos the Kafka (Tansu) chaos test alone"
 	@echo "make airflow-test  the DAGs under real Airflow 3, in its own .venv-airflow"
 	@echo "make bench      run bench/ and refresh docs/PERFORMANCE.md"
 	@echo "make lint       ruff check + format check"
@@ -41,10 +41,10 @@ demo: $(BASE_STAMP)
 	$(VENV)/bin/pinpipe demo $(ARGS)
 
 test: $(DEV_STAMP)
-	$(PYTEST) -m "not kafka_chaos"
+	$(PYTEST)
 	$(MAKE) airflow-test
 
-# Opt-in: SIGKILLs Kafka consumer-group members on Tansu (see docs/RELIABILITY.md for why not in `test`).
+# The Kafka (Tansu) chaos test alone (it is also part of `test`).
 test-chaos: $(DEV_STAMP)
 	$(PYTEST) -m kafka_chaos
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -10,7 +10,9 @@ import pytest
 from pinpipe.errors import BackendUnavailableError, ConfigError
 from pinpipe.log import OutRecord, TopicPartition
 from pinpipe.log import kafka as kafka_module
-from pinpipe.log.kafka import KafkaLog, client_configs
+from pinpipe.log.base import GroupJoinTimeoutError
+from pinpipe.log.kafka import KafkaConsumer, KafkaLog, client_configs, rebalance_bound_s
+from pinpipe.settings import Settings
 from tests import services
 from tests.integration.test_log_contract import KAFKA_TEST_SETTINGS, read_at_least, settings_for, unique
 
@@ -54,6 +56,72 @@ def test_two_members_share_partitions_and_read_each_offset_once(log: KafkaLog) -
         first.close()
         second.close()
     assert sorted(got) == sorted((a.partition, a.offset) for a in appended)  # every offset, exactly once
+
+
+def poll_until(members: list[KafkaConsumer], check: Callable[[], bool], what: str, polls: int = 200) -> None:
+    """Joins happen inside ``poll``: poll every member until ``check`` holds, a bounded number of times."""
+    for _ in range(polls):
+        if check():
+            return
+        for member in members:
+            member.poll(timeout_s=0.1)
+    raise AssertionError(f"{what}: not after {polls} rounds of polls")
+
+
+def test_a_member_the_group_gives_no_partitions_is_joined_with_none(log: KafkaLog) -> None:
+    """More members than partitions: the spare member knows it has nothing to read (so a sink or
+    stream run --until-idle on it returns instead of waiting for partitions that never come)."""
+    topic, group = unique("kafka-spare"), unique("g")
+    log.create_topic(topic, 1)
+    first, second = log.consumer(group, [topic]), log.consumer(group, [topic])
+    try:
+        assert not first.joined()  # nothing settled before the first poll
+        members, only = [first, second], {TopicPartition(topic, 0)}
+        poll_until(
+            members,
+            lambda: all(m.joined() for m in members) and first.assignment() | second.assignment() == only,
+            "both members joined, the partition owned",
+        )
+        owner, spare = (first, second) if first.assignment() else (second, first)
+        assert owner.assignment() == {TopicPartition(topic, 0)}
+        assert spare.joined() and spare.assignment() == set() and spare.lag() == {}
+    finally:
+        first.close()
+        second.close()
+
+
+def test_a_rebalance_that_never_completes_is_an_error_not_a_hang(log: KafkaLog) -> None:
+    """The bounded join. The stuck group is made the way Tansu 0.6.0 (pinned) gets stuck: the
+    follower leaves, then at once the leader, while the group re-forms; the coordinator keeps the
+    departed leader and every later member waits for a SyncGroup that never comes."""
+    topic, group = unique("kafka-stuck"), unique("g")
+    log.create_topic(topic, 2)
+    leader = log.consumer(group, [topic])
+    poll_until([leader], leader.joined, "the first member (the leader) joined")
+    follower = log.consumer(group, [topic])
+    poll_until([leader, follower], lambda: bool(leader.assignment()) and bool(follower.assignment()), "shared")
+    follower.close()
+    leader.close()
+    late = KafkaConsumer(log, group, [topic], join_timeout_s=8.0)
+    try:
+        with pytest.raises(GroupJoinTimeoutError, match=f"consumer group '{group}' gave this member no partitions"):
+            for _ in range(60):
+                late.poll(timeout_s=0.5)
+        assert not late.joined()
+    finally:
+        late.close()
+
+
+def test_the_join_deadline_is_the_groups_own_bound(home: Path) -> None:
+    """session.timeout.ms + max.poll.interval.ms (the rebalance timeout), librdkafka's defaults when unset."""
+    tuned = KafkaLog("kafka://127.0.0.1:1", settings_for(home))
+    default = KafkaLog("kafka://127.0.0.1:1", Settings(home=home, kafka={}))
+    try:
+        assert rebalance_bound_s(tuned._consumer_conf) == (6000 + 30000) / 1000
+        assert rebalance_bound_s(default._consumer_conf) == (45_000 + 300_000) / 1000
+    finally:
+        tuned.close()
+        default.close()
 
 
 def test_seek_before_the_assignment_applies_when_it_arrives(log: KafkaLog) -> None:

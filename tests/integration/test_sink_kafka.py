@@ -71,6 +71,15 @@ def _assigned(err_file: Path) -> set[int]:
     return {int(p) for group in re.findall(r"\[([\d,]+)\]", lines[-1]) for p in group.split(",")}
 
 
+def _took_all(err_file: Path) -> bool:
+    """Whether the worker came to own all 4 partitions (after the other one left); bounded."""
+    try:
+        wait_until(lambda: _assigned(err_file) == {0, 1, 2, 3}, timeout=90, what="the other worker's partitions")
+    except TimeoutError:
+        return False
+    return True
+
+
 def test_two_workers_share_a_4_partition_topic_exactly_once(
     kafka_log: EventLog, tansu: services.Server, home: Path
 ) -> None:
@@ -105,10 +114,16 @@ def test_two_workers_share_a_4_partition_topic_exactly_once(
             lambda: sum(len(r) for r in lake_records(lake).values()) >= total, timeout=120, what="all in the lake"
         )
     finally:
-        for w in workers:
-            w.send_signal(signal.SIGTERM)
-        outs = [w.communicate(timeout=60)[0].decode() for w in workers]
+        # A rolling stop: the second leaves only once the group re-formed around it. (Both at once can
+        # leave Tansu 0.6.0's group pinpipe-sink stuck for the rest of the session: a leader that leaves
+        # while the group re-forms stays its leader; docs/RELIABILITY.md.)
+        workers[0].send_signal(signal.SIGTERM)
+        outs = [workers[0].communicate(timeout=60)[0].decode()]
+        took_all = workers[1].poll() is None and _took_all(errs[1])
+        workers[1].send_signal(signal.SIGTERM)
+        outs.append(workers[1].communicate(timeout=60)[0].decode())
     assert [w.returncode for w in workers] == [0, 0], [e.read_text() for e in errs]
+    assert took_all, errs[1].read_text()
     written = [int(re.search(r"stopped: ([\d,]+) records", out)[1].replace(",", "")) for out in outs]  # type: ignore[index]
     assert all(n > 0 for n in written), written  # both workers wrote their share
     assert_exactly_once(lake, expected)

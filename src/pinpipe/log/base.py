@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol, Self, runtime_checkable
 
-from pinpipe.errors import PinpipeError
+from pinpipe.errors import PinpipeError, RetryableError
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -66,6 +66,14 @@ class InvalidPartitionError(PinpipeError):
     """A record asked for a partition the topic does not have."""
 
 
+class GroupJoinTimeoutError(RetryableError):
+    """The broker's group coordinator did not settle this member's share in time.
+
+    A rebalance that outlasts the group's own rebalance and session timeouts will not finish by
+    waiting longer: reported, so a job exits non-zero (its scheduler retries) instead of hanging.
+    """
+
+
 @runtime_checkable
 class LogConsumer(Protocol):
     """A member of a consumer group: reads its assigned partitions from committed positions."""
@@ -83,6 +91,15 @@ class LogConsumer(Protocol):
         ...
 
     def assignment(self) -> set[TopicPartition]: ...
+
+    def joined(self) -> bool:
+        """Whether the group has settled this member's share, which may be no partitions at all.
+
+        Until then an empty :meth:`assignment` means "not yet", not "nothing to read": ``--until-idle``
+        runs wait for it, and a member the group gives nothing returns at once instead of waiting
+        forever. Backends without group rebalancing (embedded, Kinesis) are joined from the start.
+        """
+        ...
 
     def lag(self) -> dict[TopicPartition, int]:
         """Records behind the end per assigned partition (0 = caught up; Kinesis: 0 or 1)."""

@@ -551,6 +551,9 @@ class EmbeddedConsumer(Closing):
     def assignment(self) -> set[TopicPartition]:
         return set(self._pids)
 
+    def joined(self) -> bool:
+        return True  # one member reads every partition: nothing to wait for
+
     def position(self, tp: TopicPartition) -> int:
         """The offset of the next record ``poll`` will return for ``tp``."""
         return self._positions[tp]

@@ -81,6 +81,7 @@ from pinpipe.errors import BackendUnavailableError, ConfigError
 from pinpipe.log.base import (
     Appended,
     Closing,
+    GroupJoinTimeoutError,
     InvalidPartitionError,
     OutRecord,
     Record,
@@ -133,6 +134,9 @@ PRODUCER_ONLY = (
 
 DEFAULT_DELIVERY_TIMEOUT_MS = 15_000
 METADATA_TIMEOUT_S = 10.0
+# librdkafka's defaults, for the join deadline when the user set neither.
+DEFAULT_SESSION_TIMEOUT_MS = 45_000
+DEFAULT_MAX_POLL_INTERVAL_MS = 300_000
 # How long create/delete wait for the broker's metadata to show the change.
 TOPIC_CHANGE_TIMEOUT_S = 30.0
 
@@ -187,6 +191,12 @@ def client_configs(url: str, passthrough: Mapping[str, str]) -> tuple[dict[str, 
     # The contract: a group without a committed position starts at the earliest record.
     consumer.update({"enable.auto.commit": False, "auto.offset.reset": "earliest", "allow.auto.create.topics": False})
     return {**common, **producer}, {**common, **consumer}, {**common, **admin}
+
+
+def rebalance_bound_s(consumer_conf: Mapping[str, Any]) -> float:
+    """How long a member may wait for its share: the group's own bound on a rebalance."""
+    session_ms = int(consumer_conf.get("session.timeout.ms", DEFAULT_SESSION_TIMEOUT_MS))
+    return (session_ms + int(consumer_conf.get("max.poll.interval.ms", DEFAULT_MAX_POLL_INTERVAL_MS))) / 1000
 
 
 def _unavailable(what: str, url: str, error: object) -> BackendUnavailableError:
@@ -464,11 +474,23 @@ class KafkaConsumer(Closing):
 
     Not thread-safe (one job loop owns it). Positions are tracked here, not asked of librdkafka,
     because its ``position()`` is unset between a seek and the next message.
+
+    Joining is bounded: a member still without its share ``join_timeout_s`` after subscribing or
+    after a revocation gets :class:`GroupJoinTimeoutError` from :meth:`poll`. The default is the
+    group's own bound (``session.timeout.ms`` + ``max.poll.interval.ms``, the rebalance timeout):
+    a coordinator that has not finished a rebalance by then will not finish it by being waited on.
+    Seen on Tansu 0.6.0, whose coordinator keeps a leader that left mid-rebalance, so every later
+    member waits for a SyncGroup that never comes (docs/RELIABILITY.md).
     """
 
-    def __init__(self, log: KafkaLog, group: str, topics: Sequence[str]) -> None:
+    def __init__(
+        self, log: KafkaLog, group: str, topics: Sequence[str], *, join_timeout_s: float | None = None
+    ) -> None:
         self.log = log
         self.group = group
+        self.join_timeout_s = join_timeout_s if join_timeout_s is not None else rebalance_bound_s(log._consumer_conf)
+        self._joined = False
+        self._waiting_since = time.monotonic()
         self._consumer = Consumer({**log._consumer_conf, "group.id": group})
         self._assigned: set[TopicPartition] = set()
         self._positions: dict[TopicPartition, int] = {}
@@ -482,6 +504,7 @@ class KafkaConsumer(Closing):
     def _on_assign(self, consumer: Consumer, partitions: list[KafkaTopicPartition]) -> None:
         """Apply seeks asked for before the partition arrived: ``seek`` fails on a partition whose
         fetch has not started, so the offset goes into the assignment itself."""
+        self._joined = True  # also with no partitions: librdkafka calls this with an empty list
         for part in partitions:
             tp = TopicPartition(part.topic, part.partition)
             self._assigned.add(tp)
@@ -494,6 +517,8 @@ class KafkaConsumer(Closing):
             consumer.assign(partitions)
 
     def _on_revoke(self, consumer: Consumer, partitions: list[KafkaTopicPartition]) -> None:
+        self._joined = False
+        self._waiting_since = time.monotonic()
         for part in partitions:
             tp = TopicPartition(part.topic, part.partition)
             self._assigned.discard(tp)
@@ -515,6 +540,16 @@ class KafkaConsumer(Closing):
                     messages.extend(self._consumer.consume(max_records - 1, timeout=0))
         except KafkaException as exc:
             raise _unavailable("poll", self.log.url, exc) from exc
+        if not self._joined and not messages:
+            waited = time.monotonic() - self._waiting_since
+            if waited > self.join_timeout_s:
+                raise GroupJoinTimeoutError(
+                    f"Kafka at {self.log.url}: consumer group {self.group!r} gave this member no partitions "
+                    f"in {waited:.0f} s (session.timeout.ms + max.poll.interval.ms): its rebalance never completed",
+                    retry_after=1.0,
+                    hint="retry; if it persists the broker's group coordinator is stuck (on Tansu 0.6.0: a group "
+                    "whose leader left mid-rebalance never re-forms, restart the broker; docs/RELIABILITY.md)",
+                )
         records: list[Record] = []
         for msg in messages:
             error = msg.error()
@@ -564,6 +599,9 @@ class KafkaConsumer(Closing):
 
     def assignment(self) -> set[TopicPartition]:
         return set(self._assigned)
+
+    def joined(self) -> bool:
+        return self._joined
 
     def lag(self) -> dict[TopicPartition, int]:
         """High watermark minus this member's position (its committed offset, else the start, when

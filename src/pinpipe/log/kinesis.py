@@ -544,6 +544,9 @@ class KinesisConsumer(Closing):
     def assignment(self) -> set[TopicPartition]:
         return set(self._readers)
 
+    def joined(self) -> bool:
+        return True  # one member reads every partition: nothing to wait for
+
     def lag(self) -> dict[TopicPartition, int]:
         return {tp: 0 if reader.caught_up else 1 for tp, reader in self._readers.items()}
 

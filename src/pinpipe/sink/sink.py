@@ -160,7 +160,8 @@ class LakeSink:
                 drained = False
                 if until_idle and len(records) < cfg.poll_records:
                     lag = consumer.lag()
-                    drained = bool(self._assigned) and not any(lag.get(tp, 0) for tp in self._assigned)
+                    # A member the group gave no partitions (more workers than partitions) is drained.
+                    drained = consumer.joined() and not any(lag.get(tp, 0) for tp in self._assigned)
                 for tp, buf in self._buffers.items():
                     if drained or (idle_s is not None and buf.values and now - buf.last_arrival >= idle_s):
                         chunk = buf.cut(force=drained)

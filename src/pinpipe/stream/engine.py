@@ -205,13 +205,14 @@ class StreamJob:
         return self.summary
 
     def _lag(self) -> int | None:
-        """Total records behind; None while the log has not assigned partitions (Kafka group join)."""
+        """Total records behind; None while the group has not settled this member's share (Kafka
+        join), 0 once it has and the share is no partitions."""
         try:
             per_partition = self.consumer.lag()
         except Exception:
             return None
         if not per_partition:
-            return None
+            return 0 if self.consumer.joined() else None
         by_stream: dict[str, int] = defaultdict(int)
         for tp, n in per_partition.items():
             by_stream[tp.topic] += n
