@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import gc
 import json
 
 import httpx
 
-from tests.api.conftest import AMZ_JSON, KAFKA_JSON
+from pinpipe.api.main import create_app
+from pinpipe.log.embedded import EmbeddedLog
+from pinpipe.settings import Settings
+from tests.api.conftest import AMZ_JSON, KAFKA_JSON, serve
 
 
 def metric_lines(client: httpx.Client) -> list[str]:
@@ -55,3 +59,18 @@ def test_docs_and_dashboard(client: httpx.Client) -> None:
     page = client.get("/")
     assert page.headers["content-type"].startswith("text/html")
     assert 'id="charts"' in page.text and "assets/dashboard.js" in page.text  # the dashboard (issue 9)
+
+
+def test_a_gateway_that_owns_its_process_freezes_its_start_up_objects(settings: Settings, log: EmbeddedLog) -> None:
+    """`pinpipe api` keeps what start-up built out of the cyclic GC (full collections re-scanned it and
+    stalled requests under load); an app built in a shared process (tests) leaves the GC alone."""
+    gc.unfreeze()
+    try:
+        with serve(create_app(settings, log=log)) as shared:
+            assert shared.get("/health").status_code == 200
+            assert gc.get_freeze_count() == 0
+        with serve(create_app(settings, log=log, own_process=True)) as owner:
+            assert owner.get("/health").status_code == 200
+            assert gc.get_freeze_count() > 10_000  # FastAPI, pydantic and the routes, at least
+    finally:
+        gc.unfreeze()

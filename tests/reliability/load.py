@@ -77,6 +77,9 @@ class Run:
     errors: dict[str, int] = field(default_factory=dict)
     latencies: list[tuple[float, float]] = field(default_factory=list)  # (due offset s, latency s)
     slipped: int = 0  # requests sent late because max_in_flight were already waiting
+    # (due offset s, how late the client itself started the request s): the load generator's own lag,
+    # so a latency spike can be told apart from a hiccup of the client on the same machine.
+    client_lag: list[tuple[float, float]] = field(default_factory=list)
 
     def error(self, what: str) -> None:
         self.errors[what] = self.errors.get(what, 0) + 1
@@ -88,6 +91,8 @@ async def post(
     """One POST; its latency counts from ``due`` (the scheduled moment), so a late send is not hidden."""
     start = time.monotonic() if due is None else due
     run.sent += 1
+    if due is not None:
+        run.client_lag.append((due - t0, time.monotonic() - due))
     try:
         response = await client.post(f"/topics/{TOPIC}", content=payload, headers=HEADERS)
     except httpx.HTTPError as exc:
@@ -160,6 +165,13 @@ async def hold(url: str, payloads: list[bytes], records: int, rate_rps: float, s
     return run, rss
 
 
+BUCKET_S = 10.0
+
+
+def _ms(value: float | None) -> float | None:
+    return round(value, 1) if value is not None else None
+
+
 def pct(values: list[float], q: float) -> float | None:
     if not values:
         return None
@@ -173,6 +185,15 @@ def summarise(run: Run, rss: list[tuple[float, int]], seconds: float, warmup: fl
         lo, hi = k * seconds / 3, (k + 1) * seconds / 3
         lat = [lt * 1000 for t, lt in run.latencies if lo <= t < hi]
         thirds.append({"requests": len(lat), "p50_ms": pct(lat, 0.5), "p99_ms": pct(lat, 0.99)})
+    buckets = []
+    for k in range(int(seconds // BUCKET_S) + (seconds % BUCKET_S > 0)):
+        lo, hi = k * BUCKET_S, (k + 1) * BUCKET_S
+        lat = [lt * 1000 for t, lt in run.latencies if lo <= t < hi]
+        mem = [r for t, r in rss if lo <= t < hi]
+        lag = [lg * 1000 for t, lg in run.client_lag if lo <= t < hi]
+        buckets.append({"from_s": lo, "p50_ms": _ms(pct(lat, 0.5)), "p99_ms": _ms(pct(lat, 0.99)),
+                        "client_lag_p99_ms": _ms(pct(lag, 0.99)),
+                        "rss_mb": round(max(mem) / 2**20, 1) if mem else None})  # fmt: skip
     after = [r for t, r in rss if t >= warmup] or [r for _, r in rss]
     growth = (after[-1] - after[0]) / after[0] if after else None
     return {
@@ -193,6 +214,7 @@ def summarise(run: Run, rss: list[tuple[float, int]], seconds: float, warmup: fl
         "stdev_latency_ms": round(statistics.pstdev([lt * 1000 for _, lt in run.latencies]), 2)
         if len(run.latencies) > 1
         else None,
+        "by_10s": buckets,
     }
 
 

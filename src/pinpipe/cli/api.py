@@ -76,7 +76,7 @@ def api(
     if workers == 1:
         from pinpipe.api.main import create_app
 
-        uvicorn.run(create_app(settings, with_stream=with_stream), **options)  # type: ignore[arg-type]
+        uvicorn.run(create_app(settings, with_stream=with_stream, own_process=True), **options)  # type: ignore[arg-type]
         return
     # Worker processes build their own app from the environment: pass on what flags decided.
     os.environ["PINPIPE_HOME"] = str(settings.home)
