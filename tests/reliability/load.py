@@ -168,6 +168,14 @@ async def hold(url: str, payloads: list[bytes], records: int, rate_rps: float, s
 BUCKET_S = 10.0
 
 
+def high_water_growth(rss: list[tuple[float, int]], seconds: float, warmup: float) -> float | None:
+    """Highest RSS in the last third of the run over the highest in the first third after warm-up."""
+    span = (seconds - warmup) / 3
+    first = [r for t, r in rss if warmup <= t < warmup + span]
+    last = [r for t, r in rss if t >= seconds - span]
+    return round((max(last) - max(first)) / max(first), 4) if first and last else None
+
+
 def _ms(value: float | None) -> float | None:
     return round(value, 1) if value is not None else None
 
@@ -209,6 +217,8 @@ def summarise(run: Run, rss: list[tuple[float, int]], seconds: float, warmup: fl
         "rss_mb_end": round(after[-1] / 2**20, 1) if after else None,
         "rss_mb_max": round(max(r for _, r in rss) / 2**20, 1) if rss else None,
         "rss_growth_after_warmup": round(growth, 4) if growth is not None else None,
+        # A leak raises the ceiling over time; a burst of requests in flight raises it once, to a bound.
+        "rss_high_water_growth": high_water_growth(rss, seconds, warmup),
         "mean_records_per_s": round(run.ok_records / seconds, 1),
         "p50_overall_ms": pct([lt * 1000 for _, lt in run.latencies], 0.5),
         "stdev_latency_ms": round(statistics.pstdev([lt * 1000 for _, lt in run.latencies]), 2)
