@@ -29,6 +29,7 @@ loses data; a group that never committed does not hold records back.
 from __future__ import annotations
 
 import contextlib
+import functools
 import itertools
 import queue
 import sqlite3
@@ -124,6 +125,32 @@ def connect(path: Path) -> sqlite3.Connection:
     conn.execute("PRAGMA synchronous=FULL")
     conn.execute("PRAGMA foreign_keys=ON")
     return conn
+
+
+# Rows per INSERT statement, largest first: a handful of fixed statement texts (so the sqlite3 module's
+# statement cache keeps them) cover any batch.
+INSERT_CHUNKS = (512, 64, 8, 1)
+
+
+@functools.cache
+def _insert_sql(rows: int) -> str:
+    return "INSERT INTO records (pid, offset, ts, key, value) VALUES " + ",".join(["(?,?,?,?,?)"] * rows)
+
+
+def insert_rows(conn: sqlite3.Connection, rows: Sequence[tuple[int, int, int, bytes | None, bytes]]) -> None:
+    """Insert with many rows per statement rather than ``executemany``'s one per step.
+
+    Each step releases and retakes the GIL. One row per step meant thousands of hand-overs per commit
+    to the gateway's event-loop thread, and while that thread was busy (a backlog of requests to parse)
+    each hand-over could wait out the interpreter's 5 ms switch interval: the writer slowed exactly
+    when it had the most to write, and a 150 ms stall grew into a 10-20 s episode of high latency.
+    """
+    i = 0
+    for size in INSERT_CHUNKS:
+        sql = _insert_sql(size)
+        while len(rows) - i >= size:
+            conn.execute(sql, [value for row in rows[i : i + size] for value in row])
+            i += size
 
 
 def partition_for_key(key: bytes, partitions: int) -> int:
@@ -304,7 +331,7 @@ class EmbeddedLog(Closing):
                         results.append((item, self._place(item, parts, ts, rows)))
                     except InvalidPartitionError as exc:
                         results.append((item, exc))
-                conn.executemany("INSERT INTO records (pid, offset, ts, key, value) VALUES (?,?,?,?,?)", rows)
+                insert_rows(conn, rows)
                 conn.executemany(
                     "UPDATE partitions SET next_offset=? WHERE id=?",
                     [(nxt, pid) for parts in meta.values() if parts for pid, nxt in parts],
