@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from pinpipe.errors import BackendUnavailableError
-from pinpipe.log import OutRecord, TopicPartition, UnknownTopicError, open_log
+from pinpipe.log import OutRecord, Record, TopicPartition, UnknownTopicError, open_log
 from pinpipe.log.base import EventLog, InvalidPartitionError, LogConsumer
 from pinpipe.log.embedded import EmbeddedLog
 from pinpipe.settings import get_settings
@@ -66,6 +66,27 @@ def test_offsets_are_dense_from_zero_and_order_is_kept(log: EmbeddedLog) -> None
     assert log.end_offsets("t") == {0: 5}
     got = read_all(log, "t")
     assert [v for _, _, v in got] == [b'{"a":0}', b'{"a":1}', b'{"a":2}', b'{"b":0}', b'{"b":1}']
+
+
+@pytest.mark.parametrize("n", [1, 7, 8, 9, 63, 64, 65, 511, 512, 513, 1_173])
+def test_every_batch_size_is_stored_whole_with_keys(log: EmbeddedLog, n: int) -> None:
+    """The writer inserts in chunks of 512, 64, 8 and 1 rows per statement: every split stores each
+    record once, at its offset, with its key (None included)."""
+    log.create_topic("t", partitions=2)
+    sent = [OutRecord(f'{{"i":{i}}}'.encode(), None if i % 3 else f"k{i}".encode(), i % 2) for i in range(n)]
+    appended = log.append("t", sent)
+    got = {(r.partition, r.offset): (r.value, r.key) for r in read_records(log, "t")}
+    assert len(got) == n
+    for record, at in zip(sent, appended, strict=True):
+        assert got[(at.partition, at.offset)] == (record.value, record.key)
+
+
+def read_records(log: EmbeddedLog, topic: str) -> list[Record]:
+    with log.consumer("reader", [topic]) as consumer:
+        out: list[Record] = []
+        while batch := consumer.poll(max_records=500, timeout_s=0):
+            out.extend(batch)
+    return out
 
 
 def test_timestamps_are_set_at_append_in_utc_ms(log: EmbeddedLog) -> None:
