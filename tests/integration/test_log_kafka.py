@@ -12,7 +12,6 @@ from pinpipe.log import OutRecord, TopicPartition
 from pinpipe.log import kafka as kafka_module
 from pinpipe.log.base import GroupJoinTimeoutError
 from pinpipe.log.kafka import KafkaConsumer, KafkaLog, client_configs, rebalance_bound_s
-from pinpipe.settings import Settings
 from tests import services
 from tests.integration.test_log_contract import KAFKA_TEST_SETTINGS, read_at_least, settings_for, unique
 
@@ -112,16 +111,12 @@ def test_a_rebalance_that_never_completes_is_an_error_not_a_hang(log: KafkaLog) 
         late.close()
 
 
-def test_the_join_deadline_is_the_groups_own_bound(home: Path) -> None:
+def test_the_join_deadline_is_the_groups_own_bound() -> None:
     """session.timeout.ms + max.poll.interval.ms (the rebalance timeout), librdkafka's defaults when unset."""
-    tuned = KafkaLog("kafka://127.0.0.1:1", settings_for(home))
-    default = KafkaLog("kafka://127.0.0.1:1", Settings(home=home, kafka={}))
-    try:
-        assert rebalance_bound_s(tuned._consumer_conf) == (6000 + 30000) / 1000
-        assert rebalance_bound_s(default._consumer_conf) == (45_000 + 300_000) / 1000
-    finally:
-        tuned.close()
-        default.close()
+    tuned = client_configs("kafka://a:9092", KAFKA_TEST_SETTINGS)[1]
+    default = client_configs("kafka://a:9092", {})[1]
+    assert rebalance_bound_s(tuned) == (6000 + 30000) / 1000
+    assert rebalance_bound_s(default) == (45_000 + 300_000) / 1000
 
 
 def test_seek_before_the_assignment_applies_when_it_arrives(log: KafkaLog) -> None:

@@ -20,7 +20,7 @@ from pinpipe.settings import get_settings
 from pinpipe.sink import LakeSink, SinkConfig
 from pinpipe.sink.buffer import DAY_MS
 from tests import services
-from tests.services import wait_until
+from tests.services import wait_for, wait_until
 from tests.sink.helpers import Expected, assert_exactly_once, lake_records, value
 
 pytestmark = [pytest.mark.services, pytest.mark.slow, pytest.mark.timeout(240)]
@@ -71,15 +71,6 @@ def _assigned(err_file: Path) -> set[int]:
     return {int(p) for group in re.findall(r"\[([\d,]+)\]", lines[-1]) for p in group.split(",")}
 
 
-def _took_all(err_file: Path) -> bool:
-    """Whether the worker came to own all 4 partitions (after the other one left); bounded."""
-    try:
-        wait_until(lambda: _assigned(err_file) == {0, 1, 2, 3}, timeout=90, what="the other worker's partitions")
-    except TimeoutError:
-        return False
-    return True
-
-
 def test_two_workers_share_a_4_partition_topic_exactly_once(
     kafka_log: EventLog, tansu: services.Server, home: Path
 ) -> None:
@@ -119,7 +110,7 @@ def test_two_workers_share_a_4_partition_topic_exactly_once(
         # while the group re-forms stays its leader; docs/RELIABILITY.md.)
         workers[0].send_signal(signal.SIGTERM)
         outs = [workers[0].communicate(timeout=60)[0].decode()]
-        took_all = workers[1].poll() is None and _took_all(errs[1])
+        took_all = workers[1].poll() is None and wait_for(lambda: _assigned(errs[1]) == {0, 1, 2, 3}, timeout=90)
         workers[1].send_signal(signal.SIGTERM)
         outs.append(workers[1].communicate(timeout=60)[0].decode())
     assert [w.returncode for w in workers] == [0, 0], [e.read_text() for e in errs]

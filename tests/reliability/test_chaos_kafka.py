@@ -20,7 +20,7 @@ from __future__ import annotations
 import random
 import re
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
@@ -34,7 +34,7 @@ from tests.integration.stream_flow import check_tables_hold_each_acknowledged_in
 from tests.integration.test_emulate import Gateway, ind_of, read_all
 from tests.integration.test_stream_crash import delta_commits
 from tests.reliability.chaos import PINPIPE, Load, Service, assert_none_left, child_pids, pinpipe_env
-from tests.services import wait_until
+from tests.services import wait_for, wait_until
 from tests.sink.helpers import Expected, assert_exactly_once, lake_records
 
 pytestmark = [pytest.mark.slow, pytest.mark.services]
@@ -179,15 +179,6 @@ def test_kafka_group_members_killed_partitions_move_nothing_lost_or_doubled(
               "lake_records": sum(len(v) for v in in_log.values()), "acked_stream": len(loads[1].acks.acked),
               "lost": 0, "duplicated": 0}  # fmt: skip
     print("kafka chaos:", orjson.dumps(report).decode())
-
-
-def wait_for(check: Callable[[], bool], *, timeout: float) -> bool:
-    """``wait_until`` as a boolean, for a cleanup path that must go on and report afterwards."""
-    try:
-        wait_until(check, timeout=timeout, what="")
-    except TimeoutError:
-        return False
-    return True
 
 
 def gateway_pids(gateway: Gateway) -> list[int]:
