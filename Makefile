@@ -10,14 +10,17 @@ PYTEST := $(PY) -m pytest
 AIRFLOW_VENV := .venv-airflow
 AIRFLOW_PY := $(AIRFLOW_VENV)/bin/python
 AIRFLOW_STAMP := $(AIRFLOW_VENV)/.stamp
+# The JVM jar cache (jvm/pom.xml's sets); pinpipe reads the same PINPIPE_JARS_DIR.
+JARS_DIR ?= $(or $(PINPIPE_JARS_DIR),$(or $(XDG_CACHE_HOME),$(HOME)/.cache)/pinpipe/jars)
 
-.PHONY: help venv venv-dev demo test test-fast test-chaos bench lint format airflow-test clean
+.PHONY: help venv venv-dev os-packages jars demo test test-fast test-chaos bench lint format airflow-test clean
 
 help:
 	@echo "make demo       set up .venv and run the whole pipeline on embedded defaults"
-	@echo "make test       set up .venv (with dev + spark extras) and run every test"
+	@echo "make test       set up everything the tests need (OS packages as root, .venv, jars) and run every test"
+	@echo "make jars       copy the JVM jars of jvm/pom.xml into $(JARS_DIR) (once; quick when done)"
 	@echo "make test-fast  the quick inner-loop tests (no slow or server-starting ones)"
-	@echo "make test-chaos the Kafka (Tansu) chaos test alone"
+	@echo "make test-chaos the Kafka chaos tests alone"
 	@echo "make airflow-test  the DAGs under real Airflow 3, in its own .venv-airflow"
 	@echo "make bench      run bench/ and refresh docs/PERFORMANCE.md"
 	@echo "make lint       ruff check + format check"
@@ -40,13 +43,19 @@ venv-dev: $(DEV_STAMP)
 demo: $(BASE_STAMP)
 	$(VENV)/bin/pinpipe demo $(ARGS)
 
-test: $(DEV_STAMP)
-	$(PYTEST)
+os-packages:
+	@bash .ci/os-packages.sh
+
+jars:
+	@python3 jvm/fetch.py --dir "$(JARS_DIR)"
+
+test: os-packages jars $(DEV_STAMP)
+	PINPIPE_JARS_DIR="$(JARS_DIR)" $(PYTEST)
 	$(MAKE) airflow-test
 
-# The Kafka (Tansu) chaos test alone (it is also part of `test`).
-test-chaos: $(DEV_STAMP)
-	$(PYTEST) -m kafka_chaos
+# The Kafka chaos tests alone (they are also part of `test`).
+test-chaos: jars $(DEV_STAMP)
+	PINPIPE_JARS_DIR="$(JARS_DIR)" $(PYTEST) -m kafka_chaos
 
 test-fast: $(DEV_STAMP)
 	$(PYTEST) -m "not slow and not services and not spark" -q

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests import services
+from tests.support import kafka as kafka_support
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
@@ -22,9 +23,10 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
 
 @pytest.fixture
 def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A fresh PINPIPE_HOME; PINPIPE_* from the developer's shell never leak into a test."""
+    """A fresh PINPIPE_HOME; PINPIPE_* from the developer's shell never leak into a test (but for
+    PINPIPE_JARS_DIR: where this machine's jar cache is, not a setting of the pipeline)."""
     for key in list(os.environ):
-        if key.startswith("PINPIPE_"):
+        if key.startswith("PINPIPE_") and key != "PINPIPE_JARS_DIR":
             monkeypatch.delenv(key)
     monkeypatch.chdir(tmp_path)
     path = tmp_path / "pinpipe-home"
@@ -49,8 +51,20 @@ def postgres_server() -> Iterator[services.Server]:
 
 
 @pytest.fixture(scope="session")
+def kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[kafka_support.KafkaCluster]:
+    """Apache Kafka, one KRaft node, for the whole session; ``kafka.url`` is ``kafka://127.0.0.1:PORT``."""
+    yield from kafka_support.running_cluster(tmp_path_factory.mktemp("kafka"), size=1)
+
+
+@pytest.fixture(scope="session")
+def kafka_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[kafka_support.KafkaCluster]:
+    """Apache Kafka, three KRaft nodes (replication 3, ``min.insync.replicas`` 2), started on first use."""
+    yield from kafka_support.running_cluster(tmp_path_factory.mktemp("kafka-cluster"), size=3)
+
+
+@pytest.fixture(scope="session")
 def tansu(tmp_path_factory: pytest.TempPathFactory) -> Iterator[services.Server]:
-    """A Kafka-protocol broker; ``tansu.url`` is ``kafka://127.0.0.1:PORT``."""
+    """Tansu, a second Kafka-protocol implementation (the log contract runs on it too); ``kafka://127.0.0.1:PORT``."""
     server = services.start_tansu(tmp_path_factory.mktemp("tansu"))
     yield server
     assert server.proc is not None

@@ -218,8 +218,9 @@ def stop_postgres(base: Path) -> None:
     shutil.rmtree(base, ignore_errors=True)
 
 
-# Consumer groups on Tansu: a join takes about session.timeout.ms / 2 (23 s at librdkafka's default), and
-# a member killed mid-join holds the group's rebalance for up to max.poll.interval.ms (5 min by default).
+# Short group sessions, for tests that SIGKILL group members (librdkafka's 45 s default keeps a dead
+# member in its group that long) and for Tansu, where a join takes about session.timeout.ms / 2.
+# Tests of pinpipe on Apache Kafka otherwise run on librdkafka's defaults, as users do.
 KAFKA_TEST_SETTINGS = {"session.timeout.ms": "6000", "heartbeat.interval.ms": "1200", "max.poll.interval.ms": "30000"}
 #: The same as PINPIPE_KAFKA__* environment variables, for pinpipe subprocesses.
 KAFKA_TEST_ENV = {f"PINPIPE_KAFKA__{k.upper().replace('.', '_')}": v for k, v in KAFKA_TEST_SETTINGS.items()}

@@ -96,3 +96,24 @@ def test_bad_value_is_one_config_error(home: Path, monkeypatch: pytest.MonkeyPat
 def test_mask_url_keeps_everything_but_the_password():
     assert mask_url("postgresql+psycopg://u:s3cret@h:5432/db?x=1") == "postgresql+psycopg://u:****@h:5432/db?x=1"
     assert mask_url("sqlite:////tmp/source.db") == "sqlite:////tmp/source.db"
+
+
+def test_every_setting_is_in_the_readme_table() -> None:
+    """The README's configuration table documents each field of Settings (and its environment name)."""
+    from pinpipe.settings import Settings
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    table = [line for line in readme.splitlines() if line.startswith("| `")]
+    for name in Settings.model_fields:
+        env = f"PINPIPE_{name.upper()}"
+        assert any(f"`{name}`" in line and env in line for line in table), f"{name} ({env}) not in the README table"
+
+
+def test_config_show_names_the_topic_replication(home: Path, monkeypatch: pytest.MonkeyPatch, capsys):
+    assert main(["config", "show"]) == 0
+    assert "broker's default.replication.factor" in capsys.readouterr().out
+    monkeypatch.setenv("PINPIPE_REPLICATION_FACTOR", "3")
+    assert get_settings().replication_factor == 3
+    monkeypatch.setenv("PINPIPE_REPLICATION_FACTOR", "0")
+    with pytest.raises(ConfigError, match="replication_factor"):
+        get_settings()

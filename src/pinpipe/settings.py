@@ -22,6 +22,7 @@ from pydantic_settings import (
 )
 
 from pinpipe.errors import ConfigError
+from pinpipe.jvm import default_jars_dir
 
 CONFIG_ENV = "PINPIPE_CONFIG"
 DEFAULT_CONFIG_FILE = "pinpipe.toml"
@@ -56,8 +57,14 @@ class Settings(BaseSettings):
         default_factory=list, description="Comma-separated API keys."
     )
     partitions: int = Field(1, ge=1, le=1024, description="Partitions/shards for topics created by pinpipe.")
+    replication_factor: int | None = Field(
+        None, ge=1, le=32, description="Kafka: replicas of the topics pinpipe creates (none: the broker's default)."
+    )
     log_retention_hours: float = Field(168.0, gt=0, description="Embedded log: keep records this long.")
     spark_master: str = Field("local[*]", description="Spark master URL for --engine spark.")
+    jars_dir: Path = Field(
+        default_factory=default_jars_dir, description="JVM jar cache `make jars` fills (Spark's connectors)."
+    )
     kafka: dict[str, str] = Field(
         default_factory=dict, description="librdkafka properties passed through (PINPIPE_KAFKA__SASL_MECHANISM=…)."
     )
@@ -139,6 +146,8 @@ class Settings(BaseSettings):
                 )
             elif isinstance(value, str) and "://" in value:
                 out[name] = mask_url(value)
+            elif name == "replication_factor" and value is None:
+                out[name] = "(the broker's default.replication.factor)"
             else:
                 out[name] = str(value)
         return out

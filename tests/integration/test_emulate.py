@@ -36,7 +36,6 @@ from tests import services
 pytestmark = pytest.mark.services
 
 PINPIPE = str(Path(sys.executable).with_name("pinpipe"))
-KAFKA_TEST_SETTINGS = services.KAFKA_TEST_SETTINGS
 READ_DEADLINE_S = 90.0
 
 
@@ -187,7 +186,7 @@ def every_event(route: str, source: str, gateway: Gateway, prefix: str, **kw: An
 BACKENDS = [
     pytest.param("batch", "embedded", 1500, id="batch-embedded"),
     pytest.param("stream", "embedded", 1500, id="stream-embedded"),
-    pytest.param("batch", "kafka", 1500, id="batch-tansu"),
+    pytest.param("batch", "kafka", 1500, id="batch-kafka"),
     pytest.param("stream", "kinesis", 400, id="stream-kinesis"),
 ]
 
@@ -199,7 +198,7 @@ def test_all_events_land_in_the_log_exactly_once(
 ) -> None:
     env = {"PINPIPE_PREFIX": prefix}
     if backend == "kafka":
-        env["PINPIPE_LOG_URL"] = request.getfixturevalue("tansu").url
+        env["PINPIPE_LOG_URL"] = request.getfixturevalue("kafka").url
     if backend == "kinesis":
         request.getfixturevalue("aws_env")  # into os.environ, so the gateway process inherits it
         env["PINPIPE_STREAM_LOG_URL"] = "kinesis://us-east-1"
@@ -217,7 +216,7 @@ def test_all_events_land_in_the_log_exactly_once(
     total = sum(len(v) for v in expected.values())
     assert summary.ok, summary.errors
     assert summary.events == rows and summary.records_acknowledged == summary.records_sent == total
-    settings = Settings(home=home, prefix=prefix, kafka=KAFKA_TEST_SETTINGS)
+    settings = Settings(home=home, prefix=prefix)
     log_url = {
         "embedded": str(settings.log_url),
         "kafka": env.get("PINPIPE_LOG_URL", ""),

@@ -1,7 +1,8 @@
 """The EventLog contract (``pinpipe.log.base``), one suite run against every backend.
 
-Embedded SQLite, Kafka (the Tansu broker) and Kinesis (moto server) must behave alike wherever the
-Protocol promises something: positions returned by ``append`` are the positions read back, in order;
+Embedded SQLite, Kafka (Apache Kafka, the reference: one node, and three nodes with replication 3),
+Tansu (a second Kafka-protocol implementation) and Kinesis (moto server) must behave alike wherever
+the Protocol promises something: positions returned by ``append`` are the positions read back, in order;
 committed positions survive the consumer; ``seek`` moves the reading position; ``lag`` reaches 0.
 Where Kinesis differs by nature (sequence numbers are not dense), the checks use only what the
 contract says: positions increase per partition and ``next = last + 1`` for commits.
@@ -24,7 +25,11 @@ from tests import services
 
 pytestmark = pytest.mark.services
 
-BACKENDS = ["sqlite", "kafka", "kinesis"]
+BACKENDS = ["sqlite", "kafka", "kafka-3-nodes", "tansu", "kinesis"]
+#: Tansu 0.6.0 answers ListOffsets(latest) with the last record batch's base offset + 1 (after two
+#: 400-record batches: 401, not 800), so end offsets and lag are wrong there; Apache Kafka is exact.
+#: Tests that read them carry this mark and are expected to fail on Tansu (strict: a fixed Tansu shows).
+reads_end_offsets = pytest.mark.reads_end_offsets
 KAFKA_TEST_SETTINGS = services.KAFKA_TEST_SETTINGS
 READ_DEADLINE_S = 60.0
 
@@ -34,8 +39,9 @@ def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:10]}"
 
 
-def settings_for(home: Path) -> Settings:
-    return Settings(home=home, kafka=KAFKA_TEST_SETTINGS)
+def settings_for(home: Path, kind: str = "kafka") -> Settings:
+    """librdkafka's defaults on Apache Kafka; short group sessions on Tansu, whose joins take half of one."""
+    return Settings(home=home, kafka=KAFKA_TEST_SETTINGS if kind == "tansu" else {})
 
 
 def read_at_least(consumer: LogConsumer, n: int, *, max_records: int = 1000) -> list[Record]:
@@ -57,16 +63,14 @@ def by_partition(items: list[tuple[int, int]]) -> dict[int, list[int]]:
 
 
 def open_backend(kind: str, request: pytest.FixtureRequest, home: Path, tmp_path: Path) -> EventLog:
-    settings = settings_for(home)
+    settings = settings_for(home, kind)
     if kind == "sqlite":
-        try:
-            import pinpipe.log.embedded  # noqa: F401 - being written alongside; fail plainly if absent
-        except ImportError as exc:
-            pytest.fail(f"the embedded log is not built yet: {exc}")
         return open_log(f"sqlite:///{tmp_path / 'log.db'}", settings)
-    if kind == "kafka":
-        server: services.Server = request.getfixturevalue("tansu")
-        return open_log(server.url, settings)
+    if kind in ("kafka", "kafka-3-nodes", "tansu"):
+        fixture = {"kafka": "kafka", "kafka-3-nodes": "kafka_cluster", "tansu": "tansu"}[kind]
+        if kind == "tansu" and request.node.get_closest_marker("reads_end_offsets"):
+            request.applymarker(pytest.mark.xfail(strict=True, reason="Tansu 0.6.0's ListOffsets lags the log end"))
+        return open_log(request.getfixturevalue(fixture).url, settings)
     request.getfixturevalue("aws_env")
     return open_log("kinesis://us-east-1", settings)
 
@@ -91,6 +95,7 @@ def test_create_list_delete(log: EventLog) -> None:
         log.delete_topic(topic)
 
 
+@reads_end_offsets
 def test_appended_positions_read_back_in_order(log: EventLog) -> None:
     topic = unique("contract-order")
     log.create_topic(topic, 2)
@@ -175,6 +180,7 @@ def test_seek_rereads_from_a_position(log: EventLog) -> None:
     assert [r.offset for r in again] == [a.offset for a in appended[3:]]
 
 
+@reads_end_offsets
 def test_lag_falls_to_zero_when_caught_up(log: EventLog) -> None:
     topic = unique("contract-lag")
     log.create_topic(topic, 1)

@@ -6,6 +6,7 @@ import pytest
 import sqlalchemy as sa
 
 from tests import services
+from tests.support.kafka import QUIET, KafkaCluster
 
 pytestmark = pytest.mark.services
 
@@ -19,18 +20,43 @@ def test_database_server_answers(server_fixture: str, request: pytest.FixtureReq
     engine.dispose()
 
 
-def test_tansu_accepts_produce_and_consume(tansu: services.Server) -> None:
+@pytest.mark.parametrize("broker", ["kafka", "kafka_cluster", "tansu"])
+def test_kafka_brokers_accept_produce_and_consume(broker: str, request: pytest.FixtureRequest) -> None:
     from confluent_kafka import Consumer, Producer, TopicPartition
+    from confluent_kafka.admin import AdminClient, NewTopic
 
-    bootstrap = tansu.url.removeprefix("kafka://")
-    producer = Producer({"bootstrap.servers": bootstrap})
-    producer.produce("svc-check", b"hello", partition=0)
-    assert producer.flush(10) == 0
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "svc", "enable.auto.commit": False})
-    consumer.assign([TopicPartition("svc-check", 0, 0)])
-    msg = consumer.poll(10)
+    bootstrap = request.getfixturevalue(broker).url.removeprefix("kafka://")
+    topic = f"svc-check-{broker}"
+    admin = AdminClient({"bootstrap.servers": bootstrap, "logger": QUIET})
+    admin.create_topics([NewTopic(topic, 1, -1)])[topic].result(timeout=30)
+    producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True, "acks": "all", "logger": QUIET})
+    producer.produce(topic, b"hello", partition=0)
+    assert producer.flush(30) == 0
+    consumer = Consumer(
+        {"bootstrap.servers": bootstrap, "group.id": "svc", "enable.auto.commit": False, "logger": QUIET}
+    )
+    consumer.assign([TopicPartition(topic, 0, 0)])
+    msg = consumer.poll(30)
     consumer.close()
     assert msg is not None and msg.error() is None and msg.value() == b"hello"
+
+
+def test_the_kafka_cluster_replicates_three_ways(kafka_cluster: KafkaCluster) -> None:
+    """Three registered brokers; a topic made with the broker's default replication has 3 replicas
+    in sync, and min.insync.replicas is 2: what the broker-failure tests rely on."""
+    from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
+
+    admin = AdminClient({"bootstrap.servers": kafka_cluster.bootstrap, "logger": QUIET})
+    admin.create_topics([NewTopic("svc-replicated", 2, -1)])["svc-replicated"].result(timeout=30)
+    services.wait_until(lambda: "svc-replicated" in admin.list_topics(timeout=10).topics, timeout=30, what="topic")
+    metadata = admin.list_topics(timeout=10)
+    assert sorted(metadata.brokers) == [1, 2, 3]
+    partitions = metadata.topics["svc-replicated"].partitions.values()
+    assert [sorted(p.replicas) for p in partitions] == [[1, 2, 3], [1, 2, 3]]
+    resource = ConfigResource(ConfigResource.Type.BROKER, "1")
+    config = admin.describe_configs([resource])[resource].result(timeout=10)
+    assert config["min.insync.replicas"].value == "2"
+    assert config["default.replication.factor"].value == "3"
 
 
 def test_moto_serves_s3_and_kinesis(aws_env: str) -> None:

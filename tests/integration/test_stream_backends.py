@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 
-from tests import services
 from tests.integration.stream_flow import (
     check_tables_hold_each_acknowledged_ind_once,
     current_settings,
@@ -31,11 +30,8 @@ def stream_backend(request: pytest.FixtureRequest, home: Path, monkeypatch: pyte
     kind = request.param
     monkeypatch.setenv("PINPIPE_PREFIX", unique_prefix())
     monkeypatch.setenv("PINPIPE_PARTITIONS", "2")
-    if kind == "kafka":
-        tansu = request.getfixturevalue("tansu")
-        monkeypatch.setenv("PINPIPE_STREAM_LOG_URL", tansu.url)
-        for key, value in services.KAFKA_TEST_ENV.items():
-            monkeypatch.setenv(key, value)
+    if kind == "kafka":  # librdkafka's default client settings, as a user has them
+        monkeypatch.setenv("PINPIPE_STREAM_LOG_URL", request.getfixturevalue("kafka").url)
     elif kind == "kinesis":
         request.getfixturevalue("aws_env")
         monkeypatch.setenv("PINPIPE_STREAM_LOG_URL", "kinesis://us-east-1")

@@ -28,6 +28,7 @@ from tests.integration.test_emulate import Gateway, read_all
 from tests.reliability.bad_input import SQL_TEXT
 from tests.reliability.chaos import PINPIPE, pinpipe_env
 from tests.source._files import events, write_jsonl
+from tests.support.kafka import KafkaCluster
 
 API_KEY = "sk-live-9b1e77aa-api"
 SASL_PASSWORD = "kafka-sasl-Pw-4417"
@@ -44,12 +45,12 @@ def run(argv: list[str], env: dict[str, str], cwd: Path) -> subprocess.Completed
 
 @pytest.mark.services
 @pytest.mark.timeout(240)
-def test_secrets_never_reach_logs_outputs_or_config_show(home: Path, tmp_path: Path, tansu: services.Server) -> None:
+def test_secrets_never_reach_logs_outputs_or_config_show(home: Path, tmp_path: Path, kafka: KafkaCluster) -> None:
     closed_port = services.free_port()
     env = pinpipe_env(
         home,
         PINPIPE_API_KEYS=f"{API_KEY},second-{API_KEY}",
-        PINPIPE_LOG_URL=tansu.url,
+        PINPIPE_LOG_URL=kafka.url,
         PINPIPE_PREFIX="sec",
         PINPIPE_KAFKA__SASL_USERNAME="pinpipe",
         PINPIPE_KAFKA__SASL_PASSWORD=SASL_PASSWORD,

@@ -1,4 +1,4 @@
-"""The Kafka event log: any Kafka-protocol broker (Apache Kafka, MSK, Confluent, Redpanda, Tansu) via confluent-kafka.
+"""The Kafka event log: any Kafka-protocol broker (Apache Kafka, MSK, Confluent, Redpanda) via confluent-kafka.
 
 ``kafka://host:9092[,host2:9092]`` names the bootstrap servers. Every other client setting passes
 through from ``settings.kafka`` as librdkafka properties, so security needs no code:
@@ -51,10 +51,12 @@ Producing — idempotent, ``acks=all``, no transactions (decided and measured on
   ``Record.timestamp_ms`` is whatever the message carries, in UTC milliseconds.
 
 Consuming: real consumer groups (``group.id``, ``enable.auto.commit=false``,
-``auto.offset.reset=earliest``), synchronous commits, ``lag`` from the high watermarks. Group join
-takes about ``session.timeout.ms / 2`` on Tansu (23 s at librdkafka's default 45 s): set
-``PINPIPE_KAFKA__SESSION_TIMEOUT_MS`` (tests use 6000, heartbeat 1200). ``group.protocol=consumer``
-(KIP-848) never delivers on Tansu and is refused here.
+``auto.offset.reset=earliest``), synchronous commits, ``lag`` from the high watermarks. On Apache
+Kafka 4.1 (the reference, tested) a member joins in ~0.3 s on librdkafka's defaults; a member that
+dies without leaving holds its partitions until ``session.timeout.ms`` (45 s by default) expires it,
+so set ``PINPIPE_KAFKA__SESSION_TIMEOUT_MS`` lower where workers are killed rather than stopped.
+``group.protocol=consumer`` (KIP-848) is refused: the classic protocol runs everywhere, KIP-848 does
+not yet (Tansu 0.6.0 never delivers with it).
 """
 
 from __future__ import annotations
@@ -224,33 +226,6 @@ def listed_end(consumer: Consumer, tp: TopicPartition, url: str) -> tuple[int, i
     return int(low), int(high)
 
 
-def confirmed_ends(consumer: Consumer, tps: Sequence[TopicPartition], url: str) -> dict[TopicPartition, int]:
-    """End offsets that hold on Tansu too: max(ListOffsets high, the high watermark of a fetch).
-
-    Tansu 0.6.0 answers ListOffsets(latest) with the base offset of the last record batch + 1 (measured:
-    after two 400-record batches it said 401, not 800), while its fetch responses carry the right high
-    watermark. So each partition is fetched from its listed end - 1 until librdkafka reports the
-    partition's end, and the fetch's watermark is taken. On Apache Kafka both agree; it costs one fetch.
-    ``consumer`` must have ``enable.partition.eof=true`` and no subscription.
-    """
-    listed = {tp: listed_end(consumer, tp, url)[1] for tp in tps}
-    to_fetch = {tp for tp, high in listed.items() if high > 0}
-    if to_fetch:
-        consumer.assign([KafkaTopicPartition(tp.topic, tp.partition, listed[tp] - 1) for tp in sorted(to_fetch)])
-        deadline = time.monotonic() + METADATA_TIMEOUT_S
-        try:
-            while to_fetch and time.monotonic() < deadline:
-                msg = consumer.poll(0.2)
-                if msg is not None and msg.error() is not None and msg.error().code() == KafkaError._PARTITION_EOF:
-                    to_fetch.discard(TopicPartition(msg.topic(), msg.partition()))
-            for tp in listed:
-                fetched = consumer.get_watermark_offsets(KafkaTopicPartition(tp.topic, tp.partition), cached=True)[1]
-                listed[tp] = max(listed[tp], int(fetched))
-        finally:
-            consumer.unassign()
-    return listed
-
-
 class _Delivery:
     """The delivery reports of one ``append``: positions in order, first error, done when all came."""
 
@@ -327,12 +302,18 @@ class KafkaLog(Closing):
             raise InvalidPartitionError(f"a topic needs at least 1 partition, not {partitions}")
         if topic in self.topics():
             return
-        # replication_factor -1: the broker's default.replication.factor (3 on MSK, 1 on one broker).
-        futures = self._admin.create_topics([NewTopic(topic, partitions, -1)], request_timeout=METADATA_TIMEOUT_S)
+        # -1: the broker's default.replication.factor (3 on MSK, 1 on a single broker).
+        replicas = self.settings.replication_factor or -1
+        futures = self._admin.create_topics([NewTopic(topic, partitions, replicas)], request_timeout=METADATA_TIMEOUT_S)
         try:
             futures[topic].result()
         except KafkaException as exc:
             error = _kafka_error(exc)
+            if error is not None and error.code() == KafkaError.INVALID_REPLICATION_FACTOR:
+                raise ConfigError(
+                    f"Kafka at {self.url} cannot create topic {topic!r} with {replicas} replicas: {error.str()}",
+                    hint="set PINPIPE_REPLICATION_FACTOR to at most the number of brokers, or unset it",
+                ) from exc
             if error is None or error.code() != KafkaError.TOPIC_ALREADY_EXISTS:
                 raise _unavailable(f"create topic {topic!r}", self.url, exc) from exc
         self._await_metadata(lambda found: found.get(topic) is not None, f"topic {topic!r} to appear")
@@ -359,17 +340,15 @@ class KafkaLog(Closing):
             time.sleep(0.05)
 
     def end_offsets(self, topic: str) -> dict[int, int]:
-        """The high watermarks, confirmed by a fetch (see :func:`confirmed_ends` for why)."""
+        """The high watermarks (ListOffsets ``latest``): the offset the next record will get."""
         count = self._partition_count(topic)
         with self._watermark_lock:
             if self._closed:
                 raise BackendUnavailableError("Kafka event log is closed", retry_after=1.0)
             if self._watermarks is None:
-                # A consumer that never subscribes: only a handle for watermark queries and fetches.
-                conf = {**self._consumer_conf, "group.id": "pinpipe-watermarks", "enable.partition.eof": True}
-                self._watermarks = Consumer(conf)
-            ends = confirmed_ends(self._watermarks, [TopicPartition(topic, p) for p in range(count)], self.url)
-        return {tp.partition: end for tp, end in ends.items()}
+                # A consumer that never subscribes: only a handle for watermark queries.
+                self._watermarks = Consumer({**self._consumer_conf, "group.id": "pinpipe-watermarks"})
+            return {p: listed_end(self._watermarks, TopicPartition(topic, p), self.url)[1] for p in range(count)}
 
     # -- producing --------------------------------------------------------------------------
 
@@ -547,8 +526,8 @@ class KafkaConsumer(Closing):
                     f"Kafka at {self.log.url}: consumer group {self.group!r} gave this member no partitions "
                     f"in {waited:.0f} s (session.timeout.ms + max.poll.interval.ms): its rebalance never completed",
                     retry_after=1.0,
-                    hint="retry; if it persists the broker's group coordinator is stuck (on Tansu 0.6.0: a group "
-                    "whose leader left mid-rebalance never re-forms, restart the broker; docs/RELIABILITY.md)",
+                    hint="retry; if it persists the broker's group coordinator is stuck (seen on Tansu 0.6.0: a "
+                    "group whose leader left mid-rebalance never re-forms; docs/RELIABILITY.md)",
                 )
         records: list[Record] = []
         for msg in messages:
@@ -621,10 +600,8 @@ class KafkaConsumer(Closing):
         out: dict[TopicPartition, int] = {}
         for tp in assigned:
             low, high = listed_end(self._consumer, tp, self.log.url)
-            # The last fetch's watermark is the truth on Tansu, whose ListOffsets lags (confirmed_ends).
-            fetched = self._consumer.get_watermark_offsets(KafkaTopicPartition(tp.topic, tp.partition), cached=True)[1]
             position = self._positions.get(tp, committed.get(tp, low))
-            out[tp] = max(max(high, int(fetched)) - position, 0)
+            out[tp] = max(high - position, 0)
         return out
 
     def close(self) -> None:
