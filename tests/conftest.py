@@ -97,21 +97,27 @@ def aws_env(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> str:
 
 
 @pytest.fixture(scope="session")
-def spark() -> Iterator[object]:
-    """One local Spark session for the whole run (a session costs 7-11 s to start)."""
+def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    """One local Spark session for the whole run (a session costs 7-11 s to start), built by pinpipe
+    itself: the connector jars of the jar cache, Delta, S3A from the AWS environment of the moment."""
     try:
-        from pyspark.sql import SparkSession
+        import pyspark  # noqa: F401
     except ImportError:
         services.unavailable("PySpark", "pip install 'pinpipe[spark]'")
+    from pinpipe.jvm import MissingJarsError
+    from pinpipe.settings import Settings
+    from pinpipe.spark import spark_session
+
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
-    session = (
-        SparkSession.builder.master("local[2]")
-        .appName("pinpipe-tests")
-        .config("spark.ui.enabled", "false")
-        .config("spark.sql.shuffle.partitions", "2")
-        .config("spark.sql.session.timeZone", "UTC")
-        .getOrCreate()
-    )
+    settings = Settings(home=tmp_path_factory.mktemp("spark-home"), spark_driver_memory="2g")
+    try:
+        session, _ = spark_session(settings, "local[2]", app="pinpipe-tests")
+    except MissingJarsError as exc:
+        services.unavailable("Spark's connector jars", str(exc))
+        raise
+    session.conf.set("spark.sql.shuffle.partitions", "2")
+    session.conf.set("spark.databricks.delta.snapshotPartitions", "2")
+    services.STARTED.append(f"PySpark {session.version} local[2] (Delta, S3A, Kafka connectors from the jar cache)")
     yield session
     session.stop()
 

@@ -18,7 +18,7 @@ from pinpipe.cli import main
 from pinpipe.cli._common import not_built
 from pinpipe.errors import PinpipeError
 
-VERBS = ("demo", "source", "api", "emulate", "sink", "stream", "batch", "insights", "report", "config")
+VERBS = ("demo", "source", "api", "emulate", "sink", "stream", "batch", "insights", "report", "sql", "config")
 
 
 def test_help_lists_every_verb(capsys: pytest.CaptureFixture[str]):

@@ -62,6 +62,11 @@ class Settings(BaseSettings):
     )
     log_retention_hours: float = Field(168.0, gt=0, description="Embedded log: keep records this long.")
     spark_master: str = Field("local[*]", description="Spark master URL for --engine spark.")
+    spark_driver_memory: str = Field(
+        "4g",
+        pattern=r"^[0-9]+[kmgt]?$",
+        description="Heap of a Spark driver pinpipe starts (local mode runs all in it).",
+    )
     jars_dir: Path = Field(
         default_factory=default_jars_dir, description="JVM jar cache `make jars` fills (Spark's connectors)."
     )

@@ -29,7 +29,7 @@ def test_duckdb_and_spark_tables_are_identical(home: Path, spark: Any, monkeypat
     on_duckdb = warehouse(home, "wh-duckdb", monkeypatch)
     first = run_batch(on_duckdb, None, "duckdb", progress=lambda _: None)
     on_spark = warehouse(home, "wh-spark", monkeypatch)
-    engine = SparkEngine(session=spark)
+    engine = SparkEngine(on_spark, session=spark)
     second = run_batch(on_spark, None, "spark", progress=lambda _: None, engine_instance=engine)
     engine.close()
     assert os.environ["PINPIPE_WAREHOUSE_URL"].endswith("wh-spark")

@@ -161,7 +161,7 @@ def test_hand_checked_insights_spark(home: Path, spark: Any) -> None:
 
     settings = get_settings()
     write_lake(settings)
-    engine: Engine = SparkEngine(session=spark)
+    engine: Engine = SparkEngine(settings, session=spark)
     run_batch(settings, None, "spark", progress=lambda _: None, engine_instance=engine)
     engine.close()
     check(settings)

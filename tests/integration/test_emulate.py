@@ -208,7 +208,9 @@ def test_all_events_land_in_the_log_exactly_once(
     gateway.start()
     acks = AckLog()
     try:
-        options = every_event(route, source, gateway, prefix, seed=1, concurrency=4, batch_size=50)
+        # moto loses PutRecords under concurrent writers (TOOLING.md): one request at a time there.
+        concurrency = 1 if backend == "kinesis" else 4
+        options = every_event(route, source, gateway, prefix, seed=1, concurrency=concurrency, batch_size=50)
         summary = run_emulator(options, on_ack=acks)
     finally:
         gateway.stop()

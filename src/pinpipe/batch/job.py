@@ -9,28 +9,15 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
-import pyarrow as pa
-
-from pinpipe.clean.batch import dead_letter_table
-from pinpipe.clean.schema import CLEAN_SCHEMAS
 from pinpipe.engines import Engine, Lake, get_engine
-from pinpipe.engines.base import Rows
 from pinpipe.insights.queries import INSIGHTS
 from pinpipe.settings import TABLES, Settings
-from pinpipe.tables.delta import (
-    add_dead_letters,
-    batch_table,
-    dead_letter_table_uri,
-    insight_table,
-    merge_on_ind,
-    replace_table,
-    run_metadata,
-)
+from pinpipe.tables.delta import batch_table, dead_letter_table_uri, insight_table, run_metadata
 
 Progress = Callable[[str], None]
 WRITERS = 2  # Delta tables written at a time
@@ -52,27 +39,6 @@ class BatchSummary:
 
 def _stderr(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
-
-
-class _Counted:
-    """A pass-through over an engine's rows that counts what the writer consumed."""
-
-    def __init__(self, rows: Rows) -> None:
-        self.rows = rows
-        self.count = 0
-
-    def reader(self) -> pa.RecordBatchReader:
-        if isinstance(self.rows, pa.Table):
-            self.count = self.rows.num_rows
-            return pa.RecordBatchReader.from_batches(self.rows.schema, self.rows.to_batches())
-        source = self.rows
-
-        def batches() -> Iterator[pa.RecordBatch]:
-            for batch in source:
-                self.count += batch.num_rows
-                yield batch
-
-        return pa.RecordBatchReader.from_batches(source.schema, batches())
 
 
 def run_batch(
@@ -110,9 +76,7 @@ def run_batch(
         clock = time.perf_counter()
 
         def write(kind: str) -> int:
-            counted = _Counted(cleaned.rows(kind))
-            merge_on_ind(batch_table(settings, kind), counted.reader(), CLEAN_SCHEMAS[kind], metadata)
-            return counted.count
+            return runner.merge_clean(cleaned, kind, batch_table(settings, kind), metadata)
 
         if cleaned.concurrent:
             # Two writers at a time: the engine's queries and deltalake's encoding overlap on two cores,
@@ -122,9 +86,7 @@ def run_batch(
         else:
             counts = {kind: write(kind) for kind in TABLES}
         summary.rows_written = {kind: counts[kind] for kind in TABLES}
-        dead = dead_letter_table(cleaned.dead_letters, "batch", started)
-        add_dead_letters(dead_letter_table_uri(settings), dead, metadata)
-        summary.dead_letters = dead.num_rows
+        summary.dead_letters = runner.add_dead_letters(cleaned, dead_letter_table_uri(settings), started, metadata)
         summary.durations["write_tables"] = time.perf_counter() - clock
         say(
             "merged "
@@ -135,12 +97,14 @@ def run_batch(
         clock = time.perf_counter()
         results = runner.insights({kind: batch_table(settings, kind) for kind in TABLES})
 
-        def replace(name: str) -> None:
-            replace_table(insight_table(settings, name), results[name], INSIGHTS[name].schema, metadata)
+        def replace(name: str) -> int:
+            return runner.replace_insight(name, results[name], insight_table(settings, name), metadata)
 
-        with ThreadPoolExecutor(max_workers=WRITERS) as pool:  # nine small commits, mostly waiting on I/O
-            list(pool.map(replace, INSIGHTS))
-        summary.insight_rows = {name: results[name].num_rows for name in INSIGHTS}
+        if cleaned.concurrent:
+            with ThreadPoolExecutor(max_workers=WRITERS) as pool:  # nine small commits, mostly waiting on I/O
+                summary.insight_rows = dict(zip(INSIGHTS, pool.map(replace, INSIGHTS), strict=True))
+        else:
+            summary.insight_rows = {name: replace(name) for name in INSIGHTS}
         summary.durations["insights"] = time.perf_counter() - clock
         say(f"wrote {len(INSIGHTS)} insights ({sum(summary.insight_rows.values()):,} rows)")
     finally:

@@ -19,6 +19,7 @@ from pinpipe.cli import insights as insights_cli
 from pinpipe.cli import report as report_cli
 from pinpipe.cli import sink as sink_cli
 from pinpipe.cli import source as source_cli
+from pinpipe.cli import sql as sql_cli
 from pinpipe.cli import stream as stream_cli
 from pinpipe.errors import PinpipeError
 
@@ -78,6 +79,7 @@ app.add_typer(stream_cli.app, name="stream")
 app.add_typer(batch_cli.app, name="batch")
 app.add_typer(insights_cli.app, name="insights")
 app.command("report")(report_cli.report)
+app.command("sql")(sql_cli.sql)
 app.command("demo")(demo_cli.demo)
 
 

@@ -8,31 +8,16 @@ import pyarrow as pa
 from rich.console import Console
 from rich.table import Table
 
+from pinpipe.display import rows_view, table_rows
+
 INSIGHT_ROWS_SHOWN = 8
-
-
-def _cell(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float):
-        return f"{value:,.1f}"
-    if isinstance(value, int):
-        return f"{value:,}" if abs(value) >= 10_000 else str(value)
-    return str(value)
 
 
 def print_insights(console: Console, tables: dict[str, pa.Table], limit: int = INSIGHT_ROWS_SHOWN) -> None:
     """Each insight's name on its own line (never wrapped into a narrow table's title), then its rows."""
     for name, table in tables.items():
         console.print(f"[bold]{name}[/bold] [dim]({table.num_rows:,} rows)[/dim]", highlight=False, soft_wrap=True)
-        view = Table(header_style="bold", show_edge=False, pad_edge=False)
-        for column in table.column_names:
-            kind = table.schema.field(column).type
-            numeric = pa.types.is_integer(kind) or pa.types.is_floating(kind)
-            view.add_column(column, justify="right" if numeric else "left")
-        for row in table.slice(0, limit).to_pylist():
-            view.add_row(*(_cell(v) for v in row.values()))
-        console.print(view)
+        console.print(rows_view(table.schema, table_rows(table.slice(0, limit))))
         if table.num_rows > limit:
             console.print(
                 f"[dim]… {table.num_rows - limit:,} more rows: pinpipe insights show {name}[/dim]", highlight=False

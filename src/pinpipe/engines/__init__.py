@@ -19,7 +19,7 @@ def get_engine(name: str, settings: Settings, *, spark_master: str | None = None
     if name == "spark":
         from pinpipe.engines.spark import SparkEngine
 
-        return SparkEngine(master=spark_master or settings.spark_master)
+        return SparkEngine(settings, master=spark_master or settings.spark_master)
     raise ConfigError(f"unknown engine {name!r}", hint="use one of: " + ", ".join(ENGINES))
 
 

@@ -1,18 +1,25 @@
-"""What an engine is: two steps, the same for DuckDB and Spark (and any later engine).
+"""What an engine is: clean, write the clean tables, run the insights, write them — in its own runtime.
 
 1. ``clean``: raw lake files of each topic → clean rows per kind plus dead letters, through the
    one definition in :mod:`pinpipe.clean.sql`;
-2. ``insights``: the warehouse's clean tables → the nine insight tables of :mod:`pinpipe.insights`.
+2. ``merge_clean`` / ``add_dead_letters``: those into the warehouse's Delta tables (merged on
+   ``ind``, dead letters on their record key, so reruns change nothing);
+3. ``insights`` / ``replace_insight``: the nine insight queries of :mod:`pinpipe.insights` over the
+   clean tables, each replacing its table.
 
-Writing Delta is not an engine's business: the batch job writes whatever an engine hands back with
-:mod:`pinpipe.tables`, so both engines produce byte-for-byte the same kind of tables.
+The engine writes its own tables because where the rows are decides how: DuckDB hands Arrow
+streams to delta-rs in this process (:class:`DeltaRsTables`); Spark's rows live on its executors
+and are written there by delta-spark, never collected to the driver. The tables are the same Delta
+tables either way, so one engine reads and extends what the other wrote. What ``rows`` and
+``dead_letters`` hold is the engine's own business (Arrow here, Spark DataFrames there).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from datetime import datetime
+from typing import Any, Protocol
 
 import pyarrow as pa
 
@@ -20,26 +27,23 @@ from pinpipe.engines.lake import LakeFile
 
 Rows = pa.Table | pa.RecordBatchReader
 
-# Column names of what ``Cleaned.dead_letters`` holds (dead_letter rows before source and time).
-DEAD_LETTER_RECORD = ("topic", "partition", "offset", "value", "reason")
-
 
 @dataclass
 class Cleaned:
-    """An engine's cleaning outcome; ``rows(kind)`` streams one kind's clean rows (read it once).
+    """An engine's cleaning outcome; ``rows(kind)`` gives one kind's clean rows (read it once).
 
-    ``concurrent``: ``rows`` may be called, and its streams read, from several threads at once, so
-    the job writes the tables side by side (deltalake encodes without the GIL).
+    ``concurrent``: the writes of several kinds may run from threads at once (DuckDB: cursors per
+    thread, deltalake encodes without the GIL).
     """
 
     records_read: dict[str, int]
-    dead_letters: pa.Table
-    rows: Callable[[str], Rows]
+    dead_letters: Any
+    rows: Callable[[str], Any]
     concurrent: bool = False
 
 
 class Engine(Protocol):
-    """A batch engine (DuckDB, Spark): clean raw files, run insight SQL, release resources."""
+    """A batch engine (DuckDB, Spark): cleans, writes and queries the warehouse in its own runtime."""
 
     name: str
 
@@ -47,8 +51,68 @@ class Engine(Protocol):
         """Clean the raw records of ``files`` (kind → that topic's files); ``lake`` reads odd files."""
         ...
 
-    def insights(self, tables: Mapping[str, str]) -> dict[str, pa.Table]:
-        """Run every insight over the Delta tables at ``tables`` (kind → location)."""
+    def merge_clean(self, cleaned: Cleaned, kind: str, uri: str, metadata: Mapping[str, str]) -> int:
+        """Merge ``kind``'s clean rows into the table at ``uri`` on ``ind``; how many rows it gave."""
+        ...
+
+    def add_dead_letters(self, cleaned: Cleaned, uri: str, started: datetime, metadata: Mapping[str, str]) -> int:
+        """Add the run's dead letters (source ``batch``, time ``started``) not already there; how many."""
+        ...
+
+    def insights(self, tables: Mapping[str, str]) -> Mapping[str, Any]:
+        """Every insight over the Delta tables at ``tables`` (kind → location), as the engine holds them."""
+        ...
+
+    def replace_insight(self, name: str, result: Any, uri: str, metadata: Mapping[str, str]) -> int:
+        """Replace insight ``name``'s table with ``result``; its row count."""
         ...
 
     def close(self) -> None: ...
+
+
+class _Counted:
+    """A pass-through over Arrow rows that counts what the writer consumed."""
+
+    def __init__(self, rows: Rows) -> None:
+        self.rows = rows
+        self.count = 0
+
+    def reader(self) -> pa.RecordBatchReader:
+        if isinstance(self.rows, pa.Table):
+            self.count = self.rows.num_rows
+            return pa.RecordBatchReader.from_batches(self.rows.schema, self.rows.to_batches())
+        source = self.rows
+
+        def batches() -> Iterator[pa.RecordBatch]:
+            for batch in source:
+                self.count += batch.num_rows
+                yield batch
+
+        return pa.RecordBatchReader.from_batches(source.schema, batches())
+
+
+class DeltaRsTables:
+    """The writes of an engine whose rows are Arrow in this process: delta-rs does them."""
+
+    def merge_clean(self, cleaned: Cleaned, kind: str, uri: str, metadata: Mapping[str, str]) -> int:
+        from pinpipe.clean.schema import CLEAN_SCHEMAS
+        from pinpipe.tables.delta import merge_on_ind
+
+        counted = _Counted(cleaned.rows(kind))
+        merge_on_ind(uri, counted.reader(), CLEAN_SCHEMAS[kind], metadata)
+        return counted.count
+
+    def add_dead_letters(self, cleaned: Cleaned, uri: str, started: datetime, metadata: Mapping[str, str]) -> int:
+        from pinpipe.clean.batch import dead_letter_table
+        from pinpipe.tables.delta import add_dead_letters
+
+        dead = dead_letter_table(cleaned.dead_letters, "batch", started)
+        add_dead_letters(uri, dead, metadata)
+        return int(dead.num_rows)
+
+    def replace_insight(self, name: str, result: Any, uri: str, metadata: Mapping[str, str]) -> int:
+        from pinpipe.insights.queries import INSIGHTS
+        from pinpipe.tables.delta import replace_table
+
+        replace_table(uri, result, INSIGHTS[name].schema, metadata)
+        return int(result.num_rows)

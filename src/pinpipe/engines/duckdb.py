@@ -22,7 +22,7 @@ import pyarrow as pa
 from pinpipe.clean.batch import duckdb_connect
 from pinpipe.clean.schema import CLEAN_SCHEMAS, RAW_RECORD_SCHEMA
 from pinpipe.clean.sql import DUCKDB, clean_sql, dead_letter_sql, literal, staged_sql
-from pinpipe.engines.base import Cleaned, Rows
+from pinpipe.engines.base import Cleaned, DeltaRsTables, Rows
 from pinpipe.engines.lake import Lake, LakeFile
 from pinpipe.insights.queries import INSIGHTS, VIEW_COLUMNS, VIEWS
 from pinpipe.tables.delta import open_table
@@ -34,7 +34,7 @@ _PARTITION = "[+]([0-9]+)[+][0-9]+[.]json$"
 _START = "[+]([0-9]+)[.]json$"
 
 
-class DuckDBEngine:
+class DuckDBEngine(DeltaRsTables):
     """Batch engine on DuckDB; ``memory_limit``/``threads`` bound what it takes from the machine."""
 
     name = "duckdb"

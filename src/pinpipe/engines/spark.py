@@ -1,66 +1,121 @@
-"""The scale-out batch engine: PySpark (``local[*]``, a standalone cluster, Databricks).
+"""The scale-out batch engine: PySpark (``local[*]``, a standalone cluster, Databricks), all on the executors.
 
 It runs the same SQL text as DuckDB (rendered with the Spark dialect of :mod:`pinpipe.clean.sql`),
 so the two engines cannot drift. Files are read whole (``wholetext``), one row per sink file, and
 split into lines with ``posexplode`` so every record keeps its offset = start offset + line number.
-PySpark is imported here only: the embedded path never pays for it, and a missing install raises
-:class:`~pinpipe.errors.MissingDependencyError` with the pip line.
+
+Nothing proportional to the data reaches the driver: the clean rows, the dead letters and the
+insights are written by delta-spark from the executors (``format("delta")``, ``MERGE INTO``); the
+driver sees counts and commit metrics only. Tables are created with the schemas of
+:mod:`pinpipe.clean.schema` and :mod:`pinpipe.insights` and with the protocol delta-rs reads
+(no deletion vectors), so the DuckDB engine, ``pinpipe sql`` and the report read and extend
+them, and this engine extends what DuckDB wrote.
+
+PySpark is imported inside the methods only: the embedded path never pays for it.
 """
 
 from __future__ import annotations
 
-import os
+import json
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 import pyarrow as pa
 
-from pinpipe.clean.schema import CLEAN_SCHEMAS, RAW_RECORD_SCHEMA
+from pinpipe.clean.schema import CLEAN_SCHEMAS, DEAD_LETTER_KEY, DEAD_LETTER_SCHEMA, RAW_RECORD_SCHEMA
 from pinpipe.clean.sql import SPARK, clean_sql, dead_letter_sql, staged_sql
-from pinpipe.engines.base import Cleaned, Rows
+from pinpipe.engines.base import Cleaned
 from pinpipe.engines.lake import LakeFile
-from pinpipe.errors import MissingDependencyError
-from pinpipe.insights.queries import INSIGHTS, VIEWS
-from pinpipe.tables.delta import open_table
+from pinpipe.insights.queries import INSIGHTS, VIEW_COLUMNS, VIEWS
+from pinpipe.settings import Settings
+from pinpipe.spark import spark_errors, spark_path, spark_session
 
-LOCAL_DRIVER_MEMORY = "4g"
 _PARTITION = r"\+([0-9]+)\+[0-9]+\.json(\.gz)?$"
 _START = r"\+([0-9]+)\.json(\.gz)?$"
+USER_METADATA = "spark.databricks.delta.commitInfo.userMetadata"
+_SQL_TYPES = {pa.int64(): "BIGINT", pa.int32(): "INT", pa.string(): "STRING", pa.float64(): "DOUBLE"}
 
 
-def _spark_url(url: str) -> str:
-    """Hadoop names S3 ``s3a://`` (the S3A connector); Databricks accepts both."""
-    return "s3a://" + url[len("s3://") :] if url.startswith("s3://") else url
+def sql_type(dtype: pa.DataType) -> str:
+    """An Arrow type of pinpipe's schemas as Spark SQL spells it."""
+    if pa.types.is_timestamp(dtype):
+        return "TIMESTAMP"
+    if pa.types.is_list(dtype):
+        return f"ARRAY<{sql_type(dtype.value_type)}>"
+    return _SQL_TYPES[dtype]
 
 
-def spark_session(master: str) -> tuple[Any, bool]:
-    """The active session if there is one (Databricks, tests), else a new one on ``master``.
+def table_ddl(schema: pa.Schema) -> str:
+    return ", ".join(f"`{f.name}` {sql_type(f.type)}{'' if f.nullable else ' NOT NULL'}" for f in schema)
 
-    Returns (session, created): a session we did not create is never stopped by us.
-    """
-    try:
-        from pyspark.sql import SparkSession
-    except ImportError as exc:
-        raise MissingDependencyError("the Spark engine", "spark", "pyspark") from exc
-    active = SparkSession.getActiveSession()
-    if active is not None:
-        active.conf.set("spark.sql.session.timeZone", "UTC")
-        return active, False
-    if os.environ.get("DATABRICKS_RUNTIME_VERSION"):  # the cluster owns the master: never override it
-        return SparkSession.builder.getOrCreate(), False
-    builder = SparkSession.builder.master(master).appName("pinpipe-batch")
-    if master.startswith("local"):
-        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
-        # Local mode runs the executors inside the driver JVM: Spark's default 1 GB heap holds the
-        # cached staged records and the collected clean rows of 1M events no longer (OutOfMemoryError).
-        builder = (
-            builder.config("spark.ui.enabled", "false")
-            .config("spark.ui.showConsoleProgress", "false")
-            .config("spark.sql.shuffle.partitions", "8")
-            .config("spark.driver.memory", os.environ.get("PINPIPE_SPARK_DRIVER_MEMORY", LOCAL_DRIVER_MEMORY))
-        )
-    session = builder.config("spark.sql.session.timeZone", "UTC").getOrCreate()
-    return session, True
+
+def conformed(frame: Any, schema: pa.Schema) -> Any:
+    """``frame`` with exactly ``schema``'s columns, in order, cast to its types."""
+    from pyspark.sql import functions as F
+
+    return frame.select([F.col(f"`{f.name}`").cast(sql_type(f.type)).alias(f.name) for f in schema])
+
+
+class DeltaSparkTables:
+    """Delta tables written by delta-spark from the executors, each commit carrying pinpipe's metadata."""
+
+    def __init__(self, spark: Any) -> None:
+        self.spark = spark
+
+    def exists(self, path: str) -> bool:
+        jvm = self.spark.sparkContext._jvm
+        return bool(jvm.io.delta.tables.DeltaTable.isDeltaTable(self.spark._jsparkSession, path))
+
+    def ensure(self, path: str, schema: pa.Schema) -> bool:
+        """Create the table with ``schema`` unless it exists; whether it did exist."""
+        if self.exists(path):
+            return True
+        self.spark.sql(f"CREATE TABLE IF NOT EXISTS delta.`{path}` ({table_ddl(schema)}) USING delta")
+        return False
+
+    def version(self, path: str) -> int:
+        """The table's current version (its latest commit)."""
+        return int(self.spark.sql(f"DESCRIBE HISTORY delta.`{path}` LIMIT 1").select("version").collect()[0][0])
+
+    def last_metrics(self, path: str) -> dict[str, int]:
+        """The operation metrics of the table's latest commit (rows written, inserted, updated…)."""
+        row = self.spark.sql(f"DESCRIBE HISTORY delta.`{path}` LIMIT 1").select("operationMetrics").collect()[0]
+        return {k: int(v) for k, v in (row[0] or {}).items() if str(v).isdigit()}
+
+    def use_metadata(self, metadata: Mapping[str, str]) -> None:
+        """pinpipe's run metadata on the session's commits from now on, as ``userMetadata`` (JSON;
+        delta-rs writes the same keys into commitInfo). Set, never unset mid-run: the writes of one
+        run share it and may run from several threads at once."""
+        self.spark.conf.set(USER_METADATA, json.dumps(dict(metadata), sort_keys=True))
+
+    def forget_metadata(self) -> None:
+        self.spark.conf.unset(USER_METADATA)
+
+    def append(self, frame: Any, path: str) -> int:
+        frame.write.format("delta").mode("append").save(path)
+        return self.last_metrics(path).get("numOutputRows", 0)
+
+    def merge(self, frame: Any, path: str, keys: Sequence[str], *, update: bool) -> int:
+        """``MERGE INTO`` on ``keys``: new keys inserted, matched ones updated when ``update``."""
+        # the frame's own session: a streaming micro-batch's differs from the engine's
+        spark = frame.sparkSession
+        view = f"pinpipe_merge_{abs(hash(path))}"
+        frame.createOrReplaceTempView(view)
+        on = " AND ".join(f"target.`{k}` = source.`{k}`" for k in keys)
+        matched = "WHEN MATCHED THEN UPDATE SET * " if update else ""
+        try:
+            spark.sql(
+                f"MERGE INTO delta.`{path}` AS target USING {view} AS source ON {on} "
+                f"{matched}WHEN NOT MATCHED THEN INSERT *"
+            )
+        finally:
+            spark.catalog.dropTempView(view)
+        return self.last_metrics(path).get("numSourceRows", 0)
+
+    def replace(self, frame: Any, path: str) -> int:
+        frame.write.format("delta").mode("overwrite").save(path)
+        return self.last_metrics(path).get("numOutputRows", 0)
 
 
 class SparkEngine:
@@ -68,20 +123,26 @@ class SparkEngine:
 
     name = "spark"
 
-    def __init__(self, master: str = "local[*]", session: Any | None = None) -> None:
-        if session is None:
-            self.spark, self._owned = spark_session(master)
-        else:
-            self.spark, self._owned = session, False
+    def __init__(self, settings: Settings, *, master: str | None = None, session: Any | None = None) -> None:
+        with spark_errors():
+            if session is None:
+                self.spark, self._owned = spark_session(settings, master, app="pinpipe-batch")
+            else:
+                self.spark, self._owned = session, False
+            # Parquet timestamps every Delta reader agrees on (Spark's default is INT96).
+            self.spark.conf.set("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
+        self.tables = DeltaSparkTables(self.spark)
         self._cached: list[Any] = []
 
     def _raw(self, files: Sequence[LakeFile]) -> Any:
         from pyspark.sql import functions as F
 
         if not files:
-            return self.spark.createDataFrame(RAW_RECORD_SCHEMA.empty_table())
+            return self.spark.createDataFrame(
+                [], ", ".join(f"`{f.name}` {sql_type(f.type)}" for f in RAW_RECORD_SCHEMA)
+            )
         topic = files[0].topic
-        text = self.spark.read.text([_spark_url(f.url) for f in files], wholetext=True)
+        text = self.spark.read.text([spark_path(f.url) for f in files], wholetext=True)
         # Strip the newline that ends the last record, then split: the exploded rows must not carry the
         # file's whole text (1,000 records per file × its size blew a 1 GB heap when they did).
         lines = text.where(F.length("value") > 0).select(
@@ -96,41 +157,87 @@ class SparkEngine:
         )
 
     def clean(self, files: Mapping[str, Sequence[LakeFile]], lake: object) -> Cleaned:
-        read: dict[str, int] = {}
-        dead: list[pa.Table] = []
-        for kind, kind_files in files.items():
-            self._raw(kind_files).createOrReplaceTempView(f"raw_{kind}")
-            staged = self.spark.sql(staged_sql(SPARK, kind, f"raw_{kind}")).persist()
-            self._cached.append(staged)
-            staged.createOrReplaceTempView(f"staged_{kind}")
-            read[kind] = staged.count()
-            dead.append(self.spark.sql(dead_letter_sql(SPARK, f"staged_{kind}")).toArrow())
-        dead_letters = pa.concat_tables(dead) if dead else pa.table({})
+        with spark_errors():
+            read: dict[str, int] = {}
+            dead: list[Any] = []
+            for kind, kind_files in files.items():
+                self._raw(kind_files).createOrReplaceTempView(f"raw_{kind}")
+                staged = self.spark.sql(staged_sql(SPARK, kind, f"raw_{kind}")).persist()
+                self._cached.append(staged)
+                staged.createOrReplaceTempView(f"staged_{kind}")
+                read[kind] = staged.count()
+                dead.append(self.spark.sql(dead_letter_sql(SPARK, f"staged_{kind}")))
+        dead_letters = dead[0] if dead else None
+        for frame in dead[1:]:
+            dead_letters = dead_letters.unionByName(frame)
 
-        def rows(kind: str) -> Rows:
+        def rows(kind: str) -> Any:
             # unsorted, as on DuckDB: nothing downstream needs the order, and a global sort is a shuffle
-            return self.spark.sql(clean_sql(SPARK, kind, f"staged_{kind}")).toArrow()
+            return self.spark.sql(clean_sql(SPARK, kind, f"staged_{kind}"))
 
-        return Cleaned(records_read=read, dead_letters=dead_letters, rows=rows)
+        # concurrent: Spark runs jobs from several threads side by side, and a small table's write is
+        # mostly commit latency, not work
+        return Cleaned(records_read=read, dead_letters=dead_letters, rows=rows, concurrent=True)
+
+    def merge_clean(self, cleaned: Cleaned, kind: str, uri: str, metadata: Mapping[str, str]) -> int:
+        """A new table takes the rows as one append; an existing one a ``MERGE INTO`` on ``ind``
+        (matched rows updated, as delta-rs does on the DuckDB path: a rerun repairs a table)."""
+        path = spark_path(uri)
+        frame = conformed(cleaned.rows(kind), CLEAN_SCHEMAS[kind])
+        with spark_errors():
+            self.tables.use_metadata(metadata)
+            if not self.tables.ensure(path, CLEAN_SCHEMAS[kind]):
+                return self.tables.append(frame, path)
+            return self.tables.merge(frame, path, ("ind",), update=True)
+
+    def add_dead_letters(self, cleaned: Cleaned, uri: str, started: datetime, metadata: Mapping[str, str]) -> int:
+        from pyspark.sql import functions as F
+
+        if cleaned.dead_letters is None:
+            return 0
+        path = spark_path(uri)
+        stamped = cleaned.dead_letters.select(
+            F.lit("batch").alias("source"), "*", F.lit(started).cast("timestamp").alias("time")
+        )
+        frame = conformed(stamped, DEAD_LETTER_SCHEMA)
+        with spark_errors():
+            self.tables.use_metadata(metadata)
+            count = frame.count()
+            existed = self.tables.ensure(path, DEAD_LETTER_SCHEMA)
+            if count == 0:
+                return 0
+            if not existed:
+                return self.tables.append(frame, path)
+            self.tables.merge(frame, path, DEAD_LETTER_KEY, update=False)
+        return count
 
     def _table(self, kind: str, location: str | None) -> Any:
-        """A warehouse table as a DataFrame: natively with Delta jars, else its live Parquet files."""
-        table = open_table(location) if location else None
-        if table is None:
-            return self.spark.createDataFrame(CLEAN_SCHEMAS[kind].empty_table())
-        if "delta" in (self.spark.conf.get("spark.sql.extensions", None) or "").lower():
-            return self.spark.read.format("delta").load(_spark_url(location or ""))
-        files = table.file_uris()
-        if not files:
-            return self.spark.createDataFrame(CLEAN_SCHEMAS[kind].empty_table())
-        return self.spark.read.parquet(*[_spark_url(f) for f in files])
+        path = spark_path(location) if location else None
+        if path is None or not self.tables.exists(path):
+            return self.spark.createDataFrame([], table_ddl(CLEAN_SCHEMAS[kind]).replace(" NOT NULL", ""))
+        return self.spark.read.format("delta").load(path)
 
-    def insights(self, tables: Mapping[str, str]) -> dict[str, pa.Table]:
-        for kind, view in VIEWS.items():
-            self._table(kind, tables.get(kind)).createOrReplaceTempView(view)
-        return {name: self.spark.sql(insight.sql).toArrow() for name, insight in INSIGHTS.items()}
+    def insights(self, tables: Mapping[str, str]) -> dict[str, Any]:
+        """The nine queries over the clean tables, each table read once (just the columns they use)
+        and kept on the executors for all nine."""
+        with spark_errors():
+            for kind, view in VIEWS.items():
+                frame = self._table(kind, tables.get(kind)).select(*VIEW_COLUMNS[kind]).persist()
+                self._cached.append(frame)
+                frame.createOrReplaceTempView(view)
+            return {name: self.spark.sql(insight.sql) for name, insight in INSIGHTS.items()}
+
+    def replace_insight(self, name: str, result: Any, uri: str, metadata: Mapping[str, str]) -> int:
+        path = spark_path(uri)
+        # One file, in the query's order: an insight table reads back sorted (they are small).
+        frame = conformed(result, INSIGHTS[name].schema).coalesce(1)
+        with spark_errors():
+            self.tables.use_metadata(metadata)
+            self.tables.ensure(path, INSIGHTS[name].schema)
+            return self.tables.replace(frame, path)
 
     def close(self) -> None:
+        self.tables.forget_metadata()
         for frame in self._cached:
             frame.unpersist()
         self._cached.clear()

@@ -1,47 +1,49 @@
 """The Spark variant of the stream job (``pinpipe stream run --engine spark``): Structured Streaming.
 
-For clusters. One streaming query per topic kind, reading:
+The seed's Databricks streaming notebook, on open-source Spark. One streaming query per table kind,
+reading one of:
 
-- ``files`` (default, runs anywhere): the lake's landing files ``lake/topics/<prefix>.<kind>/…`` as the
-  sink writes them (both partitioners, ``.json`` and ``.json.gz``), with the text source's explicit
-  schema (``value STRING``), one row per file (``wholetext``), split into lines with ``posexplode`` so
-  each record keeps its offset = file start offset + line number;
-- ``kafka``: ``format("kafka")`` on the topics, where the cluster has the Kafka connector jars;
-- ``kinesis``: Databricks' ``format("kinesis")`` on the streams, where it exists.
+- ``kafka`` (the scale-out path): ``format("kafka")`` on the streams ``streaming-<prefix>-<kind>`` of
+  ``PINPIPE_STREAM_LOG_URL=kafka://…`` — the same records the Python stream job reads, at
+  ``read_committed``; the Kafka connector comes from the jar cache (``make jars``) or the cluster;
+- ``files`` (runs anywhere): the lake's landing files of the topics as the sink writes them (both
+  partitioners, ``.json`` and ``.json.gz``), one row per file (``wholetext``), split into lines with
+  ``posexplode`` so each record keeps its offset = file start offset + line number;
+- ``kinesis``: Databricks' built-in ``format("kinesis")``, on Databricks only: no open-source
+  Structured Streaming Kinesis source for Spark 4 is on Maven Central, so elsewhere it is refused in
+  one line and the Kinesis route runs through the Python stream job.
 
-The connector paths are thin and configuration-driven (``PINPIPE_KAFKA__*`` properties pass through as
-``kafka.*`` options): they only map their columns onto (topic, partition, offset, value).
-
-Each micro-batch (``foreachBatch``) is cleaned by Spark SQL rendered from the shared definition
-(:mod:`pinpipe.clean.sql`, Spark dialect: the same rules the batch job runs), deduplicated against the
-table's ``ind`` set, and committed through delta-rs with the app transaction
-``(pinpipe.spark/<topic>, batch_id)``. Spark replays a batch with the same id after a crash (its offset
-log is written before the batch runs, its commit log after), so a batch id at or below the stored
-version is skipped: exactly once, with the table as the judge. Dead letters go first, under their own
-app id, as in the Python engine.
+Each micro-batch (``foreachBatch``) is decoded as the Python job decodes (a row's JSON, or base64 of
+it), cleaned by Spark SQL rendered from the shared definition (:mod:`pinpipe.clean.sql`), reduced to
+the ``ind`` not yet in its table by an anti-join with the table inside Spark, and appended by
+delta-spark with ``txnAppId`` = the query's id and ``txnVersion`` = the batch id. Spark replays a
+batch with the same id after a crash (its offset log is written before the batch runs, its commit log
+after); Delta skips a write whose version it already holds, and the anti-join drops rows an earlier
+run wrote: every ``ind`` once. Dead letters are merged on their record key first, so a replay adds
+none. Nothing is collected to the driver.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-import pyarrow as pa
-
-from pinpipe.clean.batch import dead_letter_table
-from pinpipe.clean.schema import CLEAN_SCHEMAS, DEAD_LETTER_SCHEMA, conform
+from pinpipe.clean.schema import CLEAN_SCHEMAS, DEAD_LETTER_KEY, DEAD_LETTER_SCHEMA
 from pinpipe.clean.sql import SPARK, clean_sql, dead_letter_sql, staged_sql
+from pinpipe.engines.spark import DeltaSparkTables, conformed
 from pinpipe.errors import ConfigError
 from pinpipe.settings import TABLES, Settings
-from pinpipe.stream.positions import DenseCodec
-from pinpipe.stream.table import DeltaSink
-from pinpipe.tables import dead_letter_table_uri, storage_options, warehouse_table
+from pinpipe.spark import spark_errors, spark_path, spark_session
+from pinpipe.stream.decode import MAX_BASE64_LAYERS
+from pinpipe.tables import dead_letter_table_uri, warehouse_table
 
 APP_PREFIX = "pinpipe.spark"
 # <topic>+<partition>+<start offset:010d>.json[.gz], the sink's file name (pinpipe.lake.layout).
 FILE_PARTITION = r"\+([0-9]+)\+[0-9]+\.json(\.gz)?$"
 FILE_START = r"\+([0-9]+)\.json(\.gz)?$"
+DEAD_LETTER_SOURCE = "stream"
 
 Source = Literal["files", "kafka", "kinesis"]
 
@@ -54,82 +56,126 @@ class SparkStreamOptions:
     source: Source = "files"
     trigger_ms: int = 1000
     max_files_per_trigger: int | None = None
+    max_offsets_per_trigger: int | None = None
     checkpoint: str | None = None
 
 
 @dataclass
 class SparkStreamSummary:
     batches: int = 0
-    skipped: int = 0
+    skipped: int = 0  # replayed batch ids Delta already held (after a crash)
     records: int = 0
     written: int = 0
     dead_letters: int = 0
     per_kind: dict[str, int] = field(default_factory=dict)
 
 
-def app_id(topic: str, *, dead: bool = False) -> str:
-    return f"{APP_PREFIX}/{topic}" + ("/dead_letter" if dead else "")
+def app_id(topic: str) -> str:
+    return f"{APP_PREFIX}/{topic}"
 
 
-def _spark_url(url: str) -> str:
-    """Hadoop names S3 ``s3a://`` (the S3A connector); Databricks accepts both."""
-    return "s3a://" + url[len("s3://") :] if url.startswith("s3://") else url
+_B64 = "'^[A-Za-z0-9+/_-]+={0,2}$'"
+
+
+def _layer(text: str) -> str:
+    """One base64 layer off ``text`` unless it is already a JSON object (as :func:`decode.row_text`)."""
+    inner = f"trim(BOTH '\"' FROM trim({text}))"
+    decode = "CAST(try_to_binary(translate({t}, '-_', '+/'), 'base64') AS STRING)"
+    return (
+        f"CASE WHEN ltrim({text}) LIKE '{{%' THEN {text}"
+        f" WHEN trim({text}) LIKE '\"%\"' AND regexp_like({inner}, {_B64}) THEN {decode.format(t=inner)}"
+        f" WHEN regexp_like(trim({text}), {_B64}) THEN {decode.format(t=f'trim({text})')}"
+        f" ELSE {text} END"
+    )
+
+
+def decoded_value_sql(column: str = "value") -> str:
+    """The row's JSON text of a record, base64 layers removed (at most :data:`MAX_BASE64_LAYERS`)."""
+    text = f"CAST({column} AS STRING)"
+    for _ in range(MAX_BASE64_LAYERS):
+        text = _layer(text)
+    return text
 
 
 class BatchWriter:
-    """The ``foreachBatch`` body for one topic kind: clean, dedupe, commit with the batch id as version."""
+    """The ``foreachBatch`` body for one table kind: decode, clean, dedupe on ``ind``, append once."""
 
-    def __init__(self, kind: str, topic: str, settings: Settings, summary: SparkStreamSummary) -> None:
+    def __init__(self, kind: str, topic: str, settings: Settings, summary: SparkStreamSummary, tables: Any) -> None:
         self.kind = kind
         self.topic = topic
         self.summary = summary
-        codec = DenseCodec()
-        uri = warehouse_table(settings, "stream", kind)
-        self.rows = DeltaSink(uri, CLEAN_SCHEMAS[kind], codec, storage_options=storage_options(uri))
-        dead_uri = dead_letter_table_uri(settings)
-        self.dead = DeltaSink(dead_uri, DEAD_LETTER_SCHEMA, codec, key=None, storage_options=storage_options(dead_uri))
-        self.app, self.dead_app = app_id(topic), app_id(topic, dead=True)
-        self.rows.stored(self.app)
-        self.dead.stored(self.dead_app)
+        self.tables: DeltaSparkTables = tables
+        self.path = spark_path(warehouse_table(settings, "stream", kind))
+        self.dead_path = spark_path(dead_letter_table_uri(settings))
+        self.app = app_id(topic)
 
     def __call__(self, frame: Any, batch_id: int) -> None:
-        held = self.rows.expected.get(self.app)
-        if held is not None and batch_id <= held.offset:
-            self.summary.skipped += 1  # replayed after a crash: the table already holds this batch
-            return
+        from pyspark.sql import functions as F
+
         spark = frame.sparkSession
         view = f"pinpipe_raw_{self.kind}_{batch_id}"
-        frame.createOrReplaceTempView(view)
+        # bytes that are not UTF-8 are dead letters before any parsing (as on the Python path)
+        utf8 = (
+            frame.withColumn("value", F.col("value").cast("string"))
+            .withColumn("valid", F.expr("is_valid_utf8(value)"))
+            .persist()
+        )
+        utf8.where("valid").selectExpr(
+            "topic", "partition", "offset", f"{decoded_value_sql('value')} AS value"
+        ).createOrReplaceTempView(view)
         staged = spark.sql(staged_sql(SPARK, self.kind, view)).persist()
         try:
+            records = utf8.count()
             staged.createOrReplaceTempView(f"{view}_staged")
-            dead = spark.sql(dead_letter_sql(SPARK, f"{view}_staged")).toArrow()
-            clean_rows = spark.sql(clean_sql(SPARK, self.kind, f"{view}_staged")).toArrow()
-            clean = conform(clean_rows, CLEAN_SCHEMAS[self.kind])
-            records = staged.count()
+            not_utf8 = utf8.where("NOT valid").selectExpr(
+                "topic",
+                "partition",
+                "offset",
+                "make_valid_utf8(value) AS value",
+                "'record is not valid UTF-8' AS reason",
+            )
+            dead = spark.sql(dead_letter_sql(SPARK, f"{view}_staged")).unionByName(not_utf8)
+            dead = conformed(
+                dead.select(F.lit(DEAD_LETTER_SOURCE).alias("source"), "*", F.current_timestamp().alias("time")),
+                DEAD_LETTER_SCHEMA,
+            )
+            dead_count = dead.count()
+            if dead_count:
+                self.tables.merge(dead, self.dead_path, DEAD_LETTER_KEY, update=False)
+            clean = conformed(spark.sql(clean_sql(SPARK, self.kind, f"{view}_staged")), CLEAN_SCHEMAS[self.kind])
+            fresh = clean.join(spark.read.format("delta").load(self.path).select("ind"), "ind", "left_anti")
+            before = self.tables.version(self.path)
+            (
+                fresh.write.format("delta")
+                .mode("append")
+                .option("txnAppId", self.app)
+                .option("txnVersion", batch_id)
+                .save(self.path)
+            )
+            # A replayed batch id is skipped by Delta: no new version, nothing written.
+            replayed = self.tables.version(self.path) == before
+            written = 0 if replayed else self.tables.last_metrics(self.path).get("numOutputRows", 0)
         finally:
             staged.unpersist()
+            utf8.unpersist()
             spark.catalog.dropTempView(view)
-        dead_held = self.dead.expected.get(self.dead_app)
-        if dead.num_rows and (dead_held is None or batch_id > dead_held.offset):
-            self.dead.commit(dead_letter_table(dead, "stream"), {self.dead_app: (batch_id, batch_id)})
-        known = self.rows.keys
-        fresh = clean.filter(pa.array([i not in known for i in clean["ind"].to_pylist()], pa.bool_()))
-        self.rows.commit(fresh, {self.app: (batch_id, batch_id)})
+            spark.catalog.dropTempView(f"{view}_staged")
         summary = self.summary
         summary.batches += 1
+        summary.skipped += int(replayed)
         summary.records += records
-        summary.written += fresh.num_rows
-        summary.dead_letters += dead.num_rows
-        summary.per_kind[self.kind] = summary.per_kind.get(self.kind, 0) + fresh.num_rows
+        summary.written += written
+        summary.dead_letters += dead_count
+        summary.per_kind[self.kind] = summary.per_kind.get(self.kind, 0) + written
 
 
-def lake_records(spark: Any, settings: Settings, topic: str, options: SparkStreamOptions) -> Any:
+def lake_records(spark: Any, settings: Settings, kind: str, options: SparkStreamOptions) -> tuple[str, Any]:
     """The topic's landing files as a stream of (topic, partition, offset, value) records."""
     from pyspark.sql import functions as F
 
     assert settings.lake_url is not None
-    path = _spark_url(settings.lake_url.rstrip("/")) + f"/topics/{topic}"
+    topic = settings.topic(kind)
+    path = spark_path(settings.lake_url.rstrip("/")) + f"/topics/{topic}"
     reader = spark.readStream.format("text").option("wholetext", True).option("recursiveFileLookup", True)
     if options.max_files_per_trigger:
         reader = reader.option("maxFilesPerTrigger", options.max_files_per_trigger)
@@ -138,38 +184,68 @@ def lake_records(spark: Any, settings: Settings, topic: str, options: SparkStrea
     lines = split.select("filename", F.size("lines").alias("n"), F.posexplode("lines").alias("pos", "line")).where(
         "NOT (line = '' AND pos = n - 1)"
     )  # the newline that ends the last record
-    return lines.select(
+    return topic, lines.select(
         F.lit(topic).alias("topic"),
         F.regexp_extract("filename", FILE_PARTITION, 1).cast("bigint").alias("partition"),
         (F.regexp_extract("filename", FILE_START, 1).cast("bigint") + F.col("pos")).alias("offset"),
-        F.col("line").alias("value"),
+        F.col("line").cast("binary").alias("value"),
     )
 
 
-def kafka_records(spark: Any, settings: Settings, topic: str, options: SparkStreamOptions) -> Any:
-    """``format("kafka")`` (needs spark-sql-kafka on the cluster); librdkafka-style settings pass through."""
-    url = settings.log_url or ""
+def kafka_options(settings: Settings) -> dict[str, str]:
+    """The Java client's options for the streams' broker: bootstrap servers from the stream log URL,
+    security settings from ``PINPIPE_KAFKA__*`` (librdkafka's SASL user/password become the Java
+    client's JAAS line), and ``read_committed``: what the gateway acknowledged, nothing else."""
+    url = settings.stream_log_url or ""
     if not url.startswith("kafka://"):
-        raise ConfigError(f"--source kafka needs PINPIPE_LOG_URL=kafka://…, not {url!r}")
-    reader = (
-        spark.readStream.format("kafka")
-        .option("kafka.bootstrap.servers", url[len("kafka://") :])
-        .option("subscribe", topic)
-        .option("startingOffsets", "earliest")
-    )
-    for key, value in settings.kafka.items():
-        reader = reader.option(f"kafka.{key}", value)
-    return reader.load().selectExpr(
-        "topic", "CAST(partition AS BIGINT) AS partition", "offset", "CAST(value AS STRING) AS value"
-    )
+        raise ConfigError(
+            f"--spark-source kafka reads the streams from Kafka, but PINPIPE_STREAM_LOG_URL is {url!r}",
+            hint="set PINPIPE_STREAM_LOG_URL=kafka://broker:9092 (or PINPIPE_LOG_URL, which it defaults to)",
+        )
+    from pinpipe.log.kafka import bootstrap_servers
+
+    options = {"kafka.bootstrap.servers": bootstrap_servers(url), "kafka.isolation.level": "read_committed"}
+    passthrough = dict(settings.kafka)
+    user, password = passthrough.pop("sasl.username", None), passthrough.pop("sasl.password", None)
+    for key, value in passthrough.items():
+        if key.startswith(("security.", "ssl.", "sasl.")):
+            options[f"kafka.{key}"] = value
+    if user is not None and password is not None:
+        mechanism = passthrough.get("sasl.mechanism", "PLAIN").upper()
+        module = (
+            "org.apache.kafka.common.security.scram.ScramLoginModule"
+            if mechanism.startswith("SCRAM")
+            else "org.apache.kafka.common.security.plain.PlainLoginModule"
+        )
+        options["kafka.sasl.jaas.config"] = f'{module} required username="{user}" password="{password}";'
+    return options
 
 
-def kinesis_records(spark: Any, settings: Settings, stream: str, options: SparkStreamOptions) -> Any:
+def kafka_records(spark: Any, settings: Settings, kind: str, options: SparkStreamOptions) -> tuple[str, Any]:
+    """``format("kafka")`` on the stream of ``kind``: (topic, partition, offset, value bytes)."""
+    topic = settings.stream(kind)
+    reader = spark.readStream.format("kafka").option("subscribe", topic).option("startingOffsets", "earliest")
+    for key, value in kafka_options(settings).items():
+        reader = reader.option(key, value)
+    if options.max_offsets_per_trigger:
+        reader = reader.option("maxOffsetsPerTrigger", options.max_offsets_per_trigger)
+    frame = reader.load()
+    return topic, frame.selectExpr("topic", "CAST(partition AS BIGINT) AS partition", "offset", "value")
+
+
+def kinesis_records(spark: Any, settings: Settings, kind: str, options: SparkStreamOptions) -> tuple[str, Any]:
     """Databricks' ``format("kinesis")``. Sequence numbers do not fit the cleaning's int64 offset, so a
-    record's offset there is its arrival order within the batch (dedupe keeps the earliest)."""
+    record's offset there is its arrival time in microseconds (dedupe keeps the earliest)."""
+    if not os.environ.get("DATABRICKS_RUNTIME_VERSION"):
+        raise ConfigError(
+            "--spark-source kinesis needs Databricks' built-in Kinesis source: no open-source Structured "
+            "Streaming Kinesis source for Spark 4 is on Maven Central",
+            hint="run the Kinesis route through the Python stream job (pinpipe stream run), docs/STREAMING.md",
+        )
     url = settings.stream_log_url or ""
     if not url.startswith("kinesis://"):
-        raise ConfigError(f"--source kinesis needs PINPIPE_STREAM_LOG_URL=kinesis://<region>, not {url!r}")
+        raise ConfigError(f"--spark-source kinesis needs PINPIPE_STREAM_LOG_URL=kinesis://<region>, not {url!r}")
+    stream = settings.stream(kind)
     frame = (
         spark.readStream.format("kinesis")
         .option("streamName", stream)
@@ -177,15 +253,15 @@ def kinesis_records(spark: Any, settings: Settings, stream: str, options: SparkS
         .option("initialPosition", "trim_horizon")
         .load()
     )
-    return frame.selectExpr(
+    return stream, frame.selectExpr(
         f"'{stream}' AS topic",
         "CAST(0 AS BIGINT) AS partition",
         "CAST(unix_micros(approximateArrivalTimestamp) AS BIGINT) AS offset",
-        "CAST(data AS STRING) AS value",
+        "data AS value",
     )
 
 
-SOURCES: dict[str, Callable[[Any, Settings, str, SparkStreamOptions], Any]] = {
+SOURCES: dict[str, Callable[[Any, Settings, str, SparkStreamOptions], tuple[str, Any]]] = {
     "files": lake_records,
     "kafka": kafka_records,
     "kinesis": kinesis_records,
@@ -196,33 +272,38 @@ def run_spark_stream(
     settings: Settings, options: SparkStreamOptions | None = None, *, session: Any | None = None
 ) -> SparkStreamSummary:
     """Run the three queries; with ``until_idle``, until every file/record available now is applied."""
-    from pinpipe.engines.spark import spark_session
-
     options = options or SparkStreamOptions()
-    spark, owned = (session, False) if session is not None else spark_session(settings.spark_master)
-    summary = SparkStreamSummary()
-    checkpoint_root = options.checkpoint or str(settings.checkpoints_dir / "stream-spark")
-    queries = []
-    try:
-        for kind in TABLES:
-            topic = settings.stream(kind) if options.source == "kinesis" else settings.topic(kind)
-            records = SOURCES[options.source](spark, settings, topic, options)
-            writer = records.writeStream.foreachBatch(BatchWriter(kind, topic, settings, summary)).option(
-                "checkpointLocation", f"{checkpoint_root}/{topic}"
-            )
-            if options.until_idle:
-                writer = writer.trigger(availableNow=True)
-            else:
-                writer = writer.trigger(processingTime=f"{options.trigger_ms} milliseconds")
-            queries.append(writer.queryName(f"pinpipe_stream_{kind}").start())
-        for query in queries:
-            query.awaitTermination()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        for query in queries:
-            if query.isActive:
-                query.stop()
-        if owned:
-            spark.stop()
+    source = SOURCES[options.source]
+    if options.source == "kinesis":
+        source(None, settings, TABLES[0], options)  # refused off Databricks before a session starts
+    with spark_errors():
+        spark, owned = (session, False) if session is not None else spark_session(settings, app="pinpipe-stream")
+        spark.conf.set("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
+        summary = SparkStreamSummary()
+        tables = DeltaSparkTables(spark)
+        checkpoint_root = options.checkpoint or str(settings.checkpoints_dir / "stream-spark")
+        queries = []
+        try:
+            tables.ensure(spark_path(dead_letter_table_uri(settings)), DEAD_LETTER_SCHEMA)
+            for kind in TABLES:
+                tables.ensure(spark_path(warehouse_table(settings, "stream", kind)), CLEAN_SCHEMAS[kind])
+                topic, records = source(spark, settings, kind, options)
+                writer = records.writeStream.foreachBatch(BatchWriter(kind, topic, settings, summary, tables)).option(
+                    "checkpointLocation", f"{checkpoint_root}/{topic}"
+                )
+                if options.until_idle:
+                    writer = writer.trigger(availableNow=True)
+                else:
+                    writer = writer.trigger(processingTime=f"{options.trigger_ms} milliseconds")
+                queries.append(writer.queryName(f"pinpipe_stream_{kind}").start())
+            for query in queries:
+                query.awaitTermination()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            for query in queries:
+                if query.isActive:
+                    query.stop()
+            if owned:
+                spark.stop()
     return summary
