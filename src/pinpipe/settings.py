@@ -62,10 +62,20 @@ class Settings(BaseSettings):
     )
     log_retention_hours: float = Field(168.0, gt=0, description="Embedded log: keep records this long.")
     spark_master: str = Field("local[*]", description="Spark master URL for --engine spark.")
+    catalog: str | None = Field(
+        None,
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$",
+        description="Spark: register the tables by name in this metastore database (or Unity catalog.schema).",
+    )
     spark_driver_memory: str = Field(
         "4g",
         pattern=r"^[0-9]+[kmgt]?$",
         description="Heap of a Spark driver pinpipe starts (local mode runs all in it).",
+    )
+    duckdb_memory_limit: str = Field(
+        "1500MB",
+        pattern=r"^[0-9]+(\.[0-9]+)?\s*([KMGT]i?B|[kmgt]i?b|B|b)?$",
+        description="Memory the DuckDB batch engine may hold before it spills to disk (DuckDB's memory_limit).",
     )
     jars_dir: Path = Field(
         default_factory=default_jars_dir, description="JVM jar cache `make jars` fills (Spark's connectors)."
@@ -153,6 +163,8 @@ class Settings(BaseSettings):
                 out[name] = mask_url(value)
             elif name == "replication_factor" and value is None:
                 out[name] = "(the broker's default.replication.factor)"
+            elif name == "catalog" and value is None:
+                out[name] = "(off: tables by path only)"
             else:
                 out[name] = str(value)
         return out

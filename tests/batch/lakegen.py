@@ -125,6 +125,54 @@ MISFITS: dict[str, list[str]] = {
 }
 
 
+# Records any producer may send that no JSON library agrees on: a repeated key (the last value wins
+# on every engine) and bytes that are not UTF-8 (a dead letter, the rest of its file cleaned).
+REPEATED_KEYS: dict[str, bytes] = {
+    "pin": b'{"index": 9001, "index": 9002, "unique_id": "u", "title": "first", "description": "d",'
+    b' "poster_name": "P", "follower_count": "1k", "tag_list": "a", "is_image_or_video": "image",'
+    b' "image_src": "x", "downloaded": 1, "save_location": "Local save in /data/art", "category": "art",'
+    b' "title": "last", "follower_count": "2k"}',
+    "geo": b'{"ind": 9001, "timestamp": "2019-01-01 00:00:00", "latitude": 1.0, "longitude": 2.0,'
+    b' "country": "First", "country": "Last", "timestamp": "2020-02-02T02:02:02"}',
+    "user": b'{"ind": 9001, "first_name": "A", "last_name": "B", "age": 20, "date_joined": "2016-01-01 00:00:00",'
+    b' "age": 30, "first_name": "Z"}',
+}
+GOOD: dict[str, dict[str, Any]] = {
+    "pin": {
+        "index": 9000, "unique_id": "u0", "title": "t", "description": "d", "poster_name": "P",
+        "follower_count": "7", "tag_list": "a", "is_image_or_video": "image", "image_src": "x", "downloaded": 0,
+        "save_location": "Local save in /data/art", "category": "art",
+    },
+    "geo": {"ind": 9000, "timestamp": "2019-01-01 00:00:00", "latitude": 1.0, "longitude": 2.0, "country": "Peru"},
+    "user": {"ind": 9000, "first_name": "A", "last_name": "B", "age": 40, "date_joined": "2016-01-01 00:00:00"},
+}  # fmt: skip
+NOT_UTF8: dict[str, bytes] = {
+    "pin": b'{"index": 9003, "title": "caf\xe9", "category": "art"}',
+    "geo": b'{"ind": 9003, "country": "\xff\xfe", "timestamp": "2019-01-01 00:00:00"}',
+    "user": b'{"ind": 9003, "first_name": "\xc3", "last_name": "B", "age": 20, "date_joined": "2016-01-01 00:00:00"}',
+}
+
+
+def write_odd_file(
+    lake: Path, topic: str, kind: str, *, start_offset: int, partition: int = 0, gzip_file: bool = False
+) -> list[bytes]:
+    """One sink file of three lines: a good row, the repeated-key row, the line that is not UTF-8."""
+    lines = [json.dumps(GOOD[kind]).encode(), REPEATED_KEYS[kind], NOT_UTF8[kind]]
+    key = object_key(
+        topic,
+        partition,
+        start_offset,
+        partitioner=Partitioner.DAILY,
+        timestamp_ms=day_ms(date(2024, 5, 1)),
+        compression=Compression.GZIP if gzip_file else Compression.NONE,
+    )
+    data = b"".join(line + b"\n" for line in lines)
+    path = lake / key
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(gzip.compress(data, mtime=0) if gzip_file else data)
+    return lines
+
+
 def write_random_lake(lake: Path, prefix: str, n: int, *, seed: int = 7, replay: float = 0.3) -> None:
     """A lake of ``n`` events over two partitions and two days, with replays and misfits on every topic."""
     rnd = random.Random(seed)

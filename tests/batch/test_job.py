@@ -5,40 +5,23 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
-import pyarrow as pa
 import pytest
 
 from pinpipe.batch import run_batch
+from pinpipe.clean.schema import ID_FIELD
 from pinpipe.cli import main
 from pinpipe.errors import PinpipeError
-from pinpipe.insights import INSIGHTS
 from pinpipe.lake.layout import Partitioner
 from pinpipe.settings import TABLES, Settings, get_settings
 from pinpipe.tables import batch_table, dead_letter_table_uri, insight_table, open_table, read_table
-from tests.batch.lakegen import MISFITS, random_events, write_random_lake, write_records
+from tests.batch.lakegen import GOOD, MISFITS, NOT_UTF8, random_events, write_odd_file, write_random_lake, write_records
+from tests.support.warehouse import batch_snapshot
 
 DAY1, DAY2 = date(2024, 5, 1), date(2024, 5, 2)
 
 
 def quiet(_: str) -> None:
     """Progress lines are not what these tests look at."""
-
-
-def snapshot(settings: Settings) -> dict[str, pa.Table]:
-    """Every warehouse table, sorted so two runs compare row for row (dead letter times aside)."""
-    out: dict[str, pa.Table] = {}
-    for kind in TABLES:
-        table = read_table(batch_table(settings, kind))
-        assert table is not None
-        out[kind] = table.sort_by("ind")
-    for name in INSIGHTS:
-        table = read_table(insight_table(settings, name))
-        assert table is not None
-        out[name] = table
-    dead = read_table(dead_letter_table_uri(settings))
-    assert dead is not None
-    out["dead_letter"] = dead.drop_columns(["time"]).sort_by([("topic", "ascending"), ("offset", "ascending")])
-    return out
 
 
 def two_day_lake(settings: Settings) -> tuple[set[int], set[int]]:
@@ -64,9 +47,9 @@ def test_rerun_leaves_the_same_tables_and_no_doubled_dead_letters(home: Path) ->
     settings = get_settings()
     write_random_lake(settings.home / "lake", settings.prefix, 300)
     first = run_batch(settings, None, "duckdb", progress=quiet)
-    before = snapshot(settings)
+    before = batch_snapshot(settings)
     second = run_batch(settings, None, "duckdb", progress=quiet)
-    after = snapshot(settings)
+    after = batch_snapshot(settings)
     assert first.dead_letters == second.dead_letters == sum(len(m) for m in MISFITS.values())
     assert before.keys() == after.keys()
     for name in before:
@@ -83,9 +66,9 @@ def test_date_reads_only_that_day_and_later_days_merge(home: Path) -> None:
     assert inds(settings) == day1
     run_batch(settings, DAY2, "duckdb", progress=quiet)
     assert inds(settings) == day1 | day2
-    once = snapshot(settings)
+    once = batch_snapshot(settings)
     run_batch(settings, DAY1, "duckdb", progress=quiet)  # a rerun of day 1 changes nothing
-    again = snapshot(settings)
+    again = batch_snapshot(settings)
     for name in once:
         assert once[name].equals(again[name]), name
     assert once["dead_letter"].num_rows == sum(len(m) for m in MISFITS.values())
@@ -140,3 +123,43 @@ def test_cli_batch_run_and_its_errors(home: Path, capsys: pytest.CaptureFixture[
     assert "is not a date" in capsys.readouterr().err
     assert main(["batch", "run", "--all", "--engine", "pandas"]) != 0
     assert "unknown engine" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("gzip_file", [False, True], ids=["plain", "gzip"])
+def test_a_record_that_is_not_utf8_is_a_dead_letter_and_the_day_runs(home: Path, gzip_file: bool) -> None:
+    settings = get_settings()
+    lake = settings.home / "lake"
+    for kind in TABLES:
+        topic = settings.topic(kind)
+        end = write_records(lake, topic, random_events(20, seed=9)[kind], day=DAY1)
+        lines = write_odd_file(lake, topic, kind, start_offset=end, gzip_file=gzip_file)
+        write_records(lake, topic, [GOOD[kind] | {ID_FIELD[kind]: 9100}], start_offset=end + len(lines), day=DAY1)
+    summary = run_batch(settings, DAY1, "duckdb", progress=quiet)
+    dead = read_table(dead_letter_table_uri(settings))
+    assert dead is not None
+    rows = {(r["topic"], r["offset"]): r for r in dead.to_pylist()}
+    assert summary.dead_letters == len(rows) == 3
+    for kind in TABLES:
+        table = read_table(batch_table(settings, kind))
+        assert table is not None
+        end = len(random_events(20, seed=9)[kind])  # the odd file's start offset
+        bad = rows[(settings.topic(kind), end + 2)]
+        assert bad["reason"] == "record is not valid UTF-8" and bad["source"] == "batch"
+        assert bad["value"] == NOT_UTF8[kind].decode("utf-8", errors="replace")
+        # the file's other records, and the next file's, are cleaned as usual
+        assert {9000, 9100} <= set(table.column("ind").to_pylist())
+        assert summary.records_read[kind] == end + 4
+
+
+def test_a_repeated_key_reads_its_last_value_in_the_batch(home: Path) -> None:
+    settings = get_settings()
+    lake = settings.home / "lake"
+    for kind in TABLES:
+        write_odd_file(lake, settings.topic(kind), kind, start_offset=0)
+    run_batch(settings, None, "duckdb", progress=quiet)
+    rows = {kind: {r["ind"]: r for r in read_table(batch_table(settings, kind)).to_pylist()} for kind in TABLES}  # type: ignore[union-attr]
+    assert rows["pin"][9002]["title"] == "last" and rows["pin"][9002]["follower_count"] == 2000
+    assert 9001 not in rows["pin"]
+    assert rows["geo"][9001]["country"] == "Last"
+    assert rows["geo"][9001]["timestamp"].isoformat() == "2020-02-02T02:02:02+00:00"
+    assert rows["user"][9001]["age"] == 30 and rows["user"][9001]["user_name"] == "Z B"

@@ -218,3 +218,33 @@ def test_shared_literals_refuse_what_the_engines_read_differently() -> None:
     with pytest.raises(ValueError):
         literal("back\\slash")
     assert "from_json" in staged_sql(SPARK, "pin", "raw")
+
+
+@pytest.mark.parametrize(
+    ("kind", "value", "column", "expected"),
+    [
+        ("user", '{"ind": 1, "first_name": "A", "last_name": "B", "age": 20, "date_joined": "2016-01-01", "age": 30}',
+         "age", 30),
+        ("user", '{"ind": 1, "ind": 2, "first_name": "A", "last_name": "B", "age": 20, "date_joined": "2016-01-01"}',
+         "ind", 2),
+        ("user", '{"ind": 1, "first_name": "A", "last_name": "B", "age": 20, "date_joined": "2016-01-01", "age": null}',
+         "age", None),
+        ("geo", '{"ind": 1, "timestamp": "2019-01-01 00:00:00", "latitude": 1, "longitude": 2, "country": "A",'
+         ' "country": "B", "country": "C"}', "country", "C"),
+    ],
+)  # fmt: skip
+def test_a_repeated_key_reads_its_last_value(kind: str, value: str, column: str, expected: Any) -> None:
+    # the stream job's path (clean_batch); the batch engines are held to the same rule in tests/batch
+    # and tests/engines/test_parity.py
+    value = value.replace('"2016-01-01"', '"2016-01-01 00:00:00"')
+    assert clean_one(kind, value)[column] == expected
+
+
+def test_a_repeated_key_with_an_unreadable_last_value_is_a_dead_letter() -> None:
+    value = json.dumps(USER)[:-1] + ', "age": "twenty"}'
+    assert reason("user", value) == "age is not a valid integer: twenty"
+
+
+def test_a_repeated_key_does_not_hide_a_missing_one() -> None:
+    value = '{"ind": 1, "ind": 2, "first_name": "A", "last_name": "B", "age": 20}'
+    assert reason("user", value) == "missing keys: date_joined"

@@ -13,7 +13,7 @@ from pinpipe.engines.spark import SparkEngine
 from pinpipe.insights import INSIGHTS
 from pinpipe.settings import TABLES, Settings, get_settings
 from pinpipe.tables import batch_table, dead_letter_table_uri, insight_table, read_table
-from tests.batch.lakegen import write_random_lake
+from tests.batch.lakegen import write_odd_file, write_random_lake
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
 
@@ -54,3 +54,38 @@ def test_duckdb_and_spark_tables_are_identical(home: Path, spark: Any, monkeypat
     assert pins is not None
     for column in ("title", "description", "poster_name", "follower_count", "tag_list", "image_src"):
         assert pins.column(column).null_count > 0, column
+
+
+def test_repeated_keys_and_bytes_that_are_not_utf8_get_one_rule(
+    home: Path, spark: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A repeated key reads its last value, a record that is not UTF-8 is a dead letter, on both engines."""
+    monkeypatch.setenv("PINPIPE_LAKE_URL", str(home / "lake"))
+    for kind in TABLES:
+        topic = f"pinterest.{kind}"
+        write_odd_file(home / "lake", topic, kind, start_offset=0)
+        write_odd_file(home / "lake", topic, kind, start_offset=0, partition=1, gzip_file=True)
+    results = {}
+    for name in ("duckdb", "spark"):
+        settings = warehouse(home, f"wh-{name}", monkeypatch)
+        engine = SparkEngine(settings, session=spark) if name == "spark" else None
+        summary = run_batch(settings, None, name, progress=lambda _: None, engine_instance=engine)
+        if engine is not None:
+            engine.close()
+        tables = {kind: read_table(batch_table(settings, kind)) for kind in TABLES}
+        dead = read_table(dead_letter_table_uri(settings))
+        assert dead is not None
+        order = [("topic", "ascending"), ("partition", "ascending"), ("offset", "ascending")]
+        results[name] = (summary.records_read, tables, dead.drop_columns(["time"]).sort_by(order))
+    (read, tables, dead), (spark_read, spark_tables, spark_dead) = results["duckdb"], results["spark"]
+    assert read == spark_read == {"pin": 6, "geo": 6, "user": 6}
+    for kind in TABLES:
+        a, b = tables[kind], spark_tables[kind]
+        assert a is not None and b is not None
+        assert a.sort_by("ind").equals(b.sort_by("ind")), kind
+    assert dead.equals(spark_dead)
+    assert dead.num_rows == 6 and set(dead.column("reason").to_pylist()) == {"record is not valid UTF-8"}
+    pins = {r["ind"]: r for r in tables["pin"].to_pylist()}  # type: ignore[union-attr]
+    assert pins[9002]["title"] == "last" and pins[9002]["follower_count"] == 2000
+    users = {r["ind"]: r for r in tables["user"].to_pylist()}  # type: ignore[union-attr]
+    assert users[9001]["age"] == 30 and users[9001]["user_name"] == "Z B"

@@ -109,3 +109,14 @@ def check_tables_hold_each_acknowledged_ind_once(settings: Settings) -> dict[str
 
 def current_settings() -> Settings:
     return get_settings()
+
+
+def check_dead_letters_once(settings: Settings, records: dict[str, list[Record]], posted_bad: int) -> None:
+    """Every bad record the log holds is in dead_letter exactly once, and it holds the ``posted_bad`` sent."""
+    bad_in_log = [
+        (r.topic, r.partition, r.offset) for kind in TABLES for r in records[kind] if row_ind(kind, r) is None
+    ]
+    dead = [(d["topic"], d["partition"], d["offset"]) for d in table_rows(settings, "dead_letter")]
+    assert len(dead) == len(set(dead)), "a dead letter was written twice"
+    assert sorted(dead) == sorted(bad_in_log)
+    assert len(dead) == posted_bad

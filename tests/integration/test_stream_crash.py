@@ -21,11 +21,10 @@ from pinpipe.settings import TABLES
 from tests import services
 from tests.integration.stream_flow import (
     PINPIPE,
+    check_dead_letters_once,
     check_tables_hold_each_acknowledged_ind_once,
     current_settings,
     pinpipe,
-    row_ind,
-    table_rows,
 )
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
@@ -97,12 +96,6 @@ def test_sigkill_at_random_moments_loses_and_doubles_nothing(home: Path, gateway
 
     pinpipe("stream", "run", "--until-idle", "--quiet")
     records = check_tables_hold_each_acknowledged_ind_once(settings)
-    bad_in_log = [
-        (r.topic, r.partition, r.offset) for kind in TABLES for r in records[kind] if row_ind(kind, r) is None
-    ]
-    dead = [(d["topic"], d["partition"], d["offset"]) for d in table_rows(settings, "dead_letter")]
-    assert len(dead) == len(set(dead)), "a dead letter was written twice"
-    assert sorted(dead) == sorted(bad_in_log)
-    assert len(dead) == posted_bad
+    check_dead_letters_once(settings, records, posted_bad)
     # The run after the crashes really had work left, so kills hit a moving stream.
     assert sum(len(records[k]) for k in TABLES) > 3 * 1000

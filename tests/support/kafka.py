@@ -9,6 +9,7 @@ directory when started again. A node's log4j2 output goes to ``<folder>/node-<id
 from __future__ import annotations
 
 import base64
+import ctypes
 import logging
 import os
 import shutil
@@ -29,6 +30,7 @@ JAR_SET = "kafka-broker"
 QUIET = logging.getLogger("tests.support.kafka.client")
 #: The Kafka version of the jar set, for messages and the README (jvm/pom.xml's kafka.version).
 START_TIMEOUT_S = 90.0
+PR_SET_PDEATHSIG = 1
 # A node's heap: enough for the tests' traffic; three nodes plus Spark still fit on the machine.
 JVM_OPTS = (
     "-Xms128m",
@@ -50,6 +52,11 @@ rootLogger.appenderRef.file.ref = file
 logger.state.name = state.change.logger
 logger.state.level = WARN
 """
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: SIGKILL it when the test process dies (a killed pytest leaves no broker)."""
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def java() -> str:
@@ -137,6 +144,7 @@ class KafkaCluster:
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                preexec_fn=_die_with_parent,
             )
 
     def kill(self, node_id: int) -> None:

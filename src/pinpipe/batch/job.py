@@ -20,7 +20,6 @@ from pinpipe.settings import TABLES, Settings
 from pinpipe.tables.delta import batch_table, dead_letter_table_uri, insight_table, run_metadata
 
 Progress = Callable[[str], None]
-WRITERS = 2  # Delta tables written at a time
 
 
 @dataclass
@@ -78,10 +77,10 @@ def run_batch(
         def write(kind: str) -> int:
             return runner.merge_clean(cleaned, kind, batch_table(settings, kind), metadata)
 
-        if cleaned.concurrent:
-            # Two writers at a time: the engine's queries and deltalake's encoding overlap on two cores,
-            # and at 10M events three wide tables in flight at once would add to the peak RSS.
-            with ThreadPoolExecutor(max_workers=WRITERS) as pool:
+        if cleaned.writers > 1:
+            # At most two clean tables at a time: at 10M events three wide tables in flight at once
+            # would add to the peak RSS.
+            with ThreadPoolExecutor(max_workers=min(cleaned.writers, 2)) as pool:
                 counts = dict(zip(TABLES, pool.map(write, TABLES), strict=True))
         else:
             counts = {kind: write(kind) for kind in TABLES}
@@ -100,8 +99,8 @@ def run_batch(
         def replace(name: str) -> int:
             return runner.replace_insight(name, results[name], insight_table(settings, name), metadata)
 
-        if cleaned.concurrent:
-            with ThreadPoolExecutor(max_workers=WRITERS) as pool:  # nine small commits, mostly waiting on I/O
+        if cleaned.writers > 1:
+            with ThreadPoolExecutor(max_workers=cleaned.writers) as pool:  # nine small commits, mostly waiting
                 summary.insight_rows = dict(zip(INSIGHTS, pool.map(replace, INSIGHTS), strict=True))
         else:
             summary.insight_rows = {name: replace(name) for name in INSIGHTS}

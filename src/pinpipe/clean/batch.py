@@ -19,6 +19,7 @@ from pinpipe.clean.schema import CLEAN_SCHEMAS, DEAD_LETTER_SCHEMA, RAW_RECORD_S
 from pinpipe.clean.sql import DUCKDB, clean_sql, dead_letter_sql, staged_sql
 
 _local = threading.local()
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,8 +78,11 @@ def dead_letter_table(records: pa.Table, source: str, time: datetime | None = No
     """(topic, partition, offset, value, reason) rows as dead_letter rows from ``source`` at ``time``."""
     when = time or datetime.now(tz=UTC)
     n = records.num_rows
+    # as integer microseconds: pyarrow imports pandas (seconds) to convert an aware datetime itself
+    micros = round((when - EPOCH).total_seconds() * 1e6) if when.tzinfo else round(when.timestamp() * 1e6)
+    stamps = pa.repeat(pa.scalar(micros, pa.int64()), n).cast(DEAD_LETTER_SCHEMA.field("time").type)
     table = records.append_column("source", pa.repeat(pa.scalar(source, pa.string()), n))
-    table = table.append_column("time", pa.repeat(pa.scalar(when, DEAD_LETTER_SCHEMA.field("time").type), n))
+    table = table.append_column("time", stamps)
     return conform(table, DEAD_LETTER_SCHEMA)
 
 

@@ -121,6 +121,9 @@ RAW_RECORD_SCHEMA = pa.schema(
     ]
 )
 
+# The dead letter reason of a record whose bytes are not UTF-8 (no JSON parser reads it), on every batch engine.
+NOT_UTF8_REASON = "record is not valid UTF-8"
+
 # warehouse/dead_letter: shared by the batch and the stream job; (source, topic, partition, offset) is its key.
 DEAD_LETTER_SCHEMA = pa.schema(
     [

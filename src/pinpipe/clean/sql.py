@@ -3,8 +3,8 @@
 Why SQL with a tiny dialect table rather than two code paths: DuckDB and Spark agree on almost all
 of the SQL used here (``try_cast``, ``CASE``, ``||``, ``concat_ws``, ``substr``, anchored
 ``regexp_replace``); the places where they differ (parsing a JSON object, listing its keys, reading
-one key, testing for a key, matching a regex, building an array, keeping the first row per key,
-quoting an identifier) are the fields of :class:`Dialect`. Everything else — which keys a topic
+one key, testing for a key, telling UTF-8 text, matching a regex, building an array, keeping the
+first row per key, quoting an identifier) are the fields of :class:`Dialect`. Everything else — which keys a topic
 needs, how a value is typed, what a placeholder is, how ``follower_count`` is read, which row of an
 ``ind`` wins — is generated from :mod:`pinpipe.clean.schema`, so a rule changes in one place and
 every engine (and the streaming job) follows.
@@ -17,9 +17,10 @@ rounds ``'1.5'`` to 2 as BIGINT, Spark ANSI raises); regexes are anchored so Duc
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
-from pinpipe.clean.schema import ID_FIELD, PLACEHOLDERS, RAW_FIELDS, RawType, check_kind
+from pinpipe.clean.schema import ID_FIELD, NOT_UTF8_REASON, PLACEHOLDERS, RAW_FIELDS, RawType, check_kind
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,19 +29,26 @@ class Dialect:
 
     A raw record is parsed once into ``m`` (``parse_object``); ``k`` (``object_keys``) lists the keys
     it holds, so a missing key (dead letter) is told from a JSON ``null`` (a NULL value). A field's
-    text is read with ``field``. Spark parses to a ``MAP<STRING,STRING>``. DuckDB extracts every
-    declared key in one call to a list of texts (4× cheaper than building a MAP), and looks at the
-    record again (is it an object, which keys) only when a declared field came out NULL — the only
-    records where "not an object", "absent" and "null" can differ. So a well-formed record is
-    parsed exactly once.
+    text is read with ``field``; where a record repeats a key, the last value wins on every engine.
+
+    Spark parses to a ``MAP<STRING,STRING>`` (its session sets ``spark.sql.mapKeyDedupPolicy`` to
+    ``LAST_WIN``). DuckDB reads every declared key in one strict call (``json_transform_strict``), which
+    yields NULL for exactly the records where "not an object", "absent", "null" and "repeated" can
+    matter: text that is not a JSON object, a declared key missing, a key given twice. Only those are
+    looked at again (``k`` and ``v``: the keys and values in reverse order, so the first match is the
+    last value). So a well-formed record is parsed exactly once.
     """
 
     name: str
-    parse_object: str  # {value}, {paths} -> m, NULL when the text is not JSON (see not_object)
-    object_keys: str  # {value}, {m}, {count} -> k, the object's keys (see has_key), NULL if not an object
-    not_object: str  # {m}, {k}, {count} -> whether the record is not a JSON object
-    field: str  # {m}, {name}, {index} -> the text of key {name} ({index}: 1-based in {paths})
-    has_key: str  # {k}, {name}, {text} -> whether the object holds key {name} ({text}: its field, if declared)
+    parse_object: str  # {value}, {struct} -> m, NULL when the text is not JSON ({struct}: the declared keys)
+    object_keys: str  # {value}, {m} -> k, the object's keys (see has_key), NULL if not an object
+    object_values: str | None  # {value}, {k} -> v, what field reads besides m (None: nothing)
+    not_object: str  # {m}, {k} -> whether the record is not a JSON object
+    field: str  # {m}, {k}, {v}, {name} -> the text of key {name}, its last value if repeated
+    has_key: str  # {m}, {k}, {name} -> whether the object holds key {name} ({m}: NULL for undeclared keys)
+    # {value} -> whether the text is UTF-8 (None: the engine's text always is); {value} -> it shown as UTF-8
+    valid_text: str | None
+    shown_text: str
     matches: str  # {text}, {pattern} -> boolean, regex search (patterns anchor themselves)
     pair: str  # {first}, {second} -> array of two
     # {columns} of the rows of table {source} matching {where}, one per {key}: the first by {order}
@@ -56,16 +64,18 @@ class Dialect:
 
 DUCKDB = Dialect(
     name="duckdb",
-    parse_object="try(json_extract_string({value}, [{paths}]))",
-    # nested CASEs: json_type must never see text that is not JSON (m NULL, so list_count NULL)
+    parse_object="try(json_transform_strict({value}, {struct}))",
+    # only where m is NULL; nested CASEs: json_type must never see text that is not JSON
     object_keys=(
-        "CASE WHEN list_count({m}) < {count} THEN"
-        " CASE WHEN json_type({value}) = 'OBJECT' THEN json_keys({value}) END END"
+        "CASE WHEN {m} IS NULL THEN CASE WHEN json_valid({value}) THEN"
+        " CASE WHEN json_type({value}) = 'OBJECT' THEN list_reverse(json_keys({value})) END END END"
     ),
-    # every declared key found: only an object has keys
-    not_object="({m} IS NULL OR (list_count({m}) < {count} AND {k} IS NULL))",
-    field="{m}[{index}]",
-    has_key="({text} IS NOT NULL OR list_contains({k}, {name}))",
+    object_values="CASE WHEN {k} IS NOT NULL THEN list_reverse(json_extract_string({value}, '$.*')) END",
+    not_object="({m} IS NULL AND {k} IS NULL)",
+    field="CASE WHEN {m} IS NOT NULL THEN struct_extract({m}, {name}) ELSE {v}[list_position({k}, {name})] END",
+    has_key="({m} IS NOT NULL OR list_contains({k}, {name}))",
+    valid_text=None,  # a VARCHAR is UTF-8: lines that are not never reach SQL (engines.lake.records_table)
+    shown_text="{value}",
     matches="regexp_matches({text}, {pattern})",
     pair="list_value({first}, {second})",
     # the winners' rowids from a hash aggregate on narrow columns, then one scan: half the cost of
@@ -78,11 +88,17 @@ DUCKDB = Dialect(
 )
 SPARK = Dialect(
     name="spark",
-    parse_object="from_json({value}, 'MAP<STRING,STRING>')",
+    # rebuilt, so a repeated key keeps its last value (from_json alone keeps both, and a lookup finds the
+    # first); the session's spark.sql.mapKeyDedupPolicy=LAST_WIN says which (pinpipe.spark.session)
+    parse_object="map_from_entries(map_entries(from_json({value}, 'MAP<STRING,STRING>')))",
     object_keys="map_keys({m})",
+    object_values=None,
     not_object="{m} IS NULL",
     field="{m}[{name}]",
     has_key="array_contains({k}, {name})",
+    # a Spark string holds whatever bytes the file had (engines.spark splits files byte for byte)
+    valid_text="is_valid_utf8({value})",
+    shown_text="make_valid_utf8({value})",
     matches="regexp_like({text}, {pattern})",
     pair="array({first}, {second})",
     first_per_key=(
@@ -107,22 +123,20 @@ def literal(text: str) -> str:
     return f"'{text}'"
 
 
-def _raw(dialect: Dialect, kind: str, name: str) -> str:
-    """The text of key ``name`` of a ``kind`` record (a declared field of ``kind``)."""
-    index = [f.name for f in RAW_FIELDS[kind]].index(name) + 1
-    return dialect.field.format(m="m", name=literal(name), index=index)
+def _raw(name: str) -> str:
+    """The column holding the text of declared key ``name`` (see :func:`staged_sql`)."""
+    return f"r_{name}"
 
 
 def _has(dialect: Dialect, kind: str, name: str) -> str:
     """Whether a ``kind`` record holds key ``name`` (a declared field of any kind), even as JSON null."""
     declared = any(f.name == name for f in RAW_FIELDS[kind])
-    text = _raw(dialect, kind, name) if declared else "NULL"
-    return dialect.has_key.format(k="k", name=literal(name), text=text)
+    return dialect.has_key.format(m="m" if declared else "NULL", k="k", name=literal(name))
 
 
-def _typed(dialect: Dialect, kind: str, name: str, raw_type: RawType) -> str:
+def _typed(dialect: Dialect, name: str, raw_type: RawType) -> str:
     """The raw text of field ``name`` read as its declared type; NULL when absent or unreadable."""
-    raw = _raw(dialect, kind, name)
+    raw = _raw(name)
     if raw_type is RawType.TEXT:
         return raw
     if raw_type is RawType.INTEGER:
@@ -143,7 +157,12 @@ def _reason(dialect: Dialect, kind: str) -> str:
     missing = "concat_ws(', ', {})".format(
         ", ".join(f"CASE WHEN NOT {_has(dialect, kind, f.name)} THEN {literal(f.name)} END" for f in fields)
     )
-    whens = [f"WHEN {dialect.not_object.format(m='m', k='k', count=len(fields))} THEN 'not a JSON object'"]
+    whens = []
+    if dialect.valid_text is not None:
+        whens.append(
+            f"WHEN NOT {dialect.valid_text.format(value=dialect.ident('value'))} THEN {literal(NOT_UTF8_REASON)}"
+        )
+    whens.append(f"WHEN {dialect.not_object.format(m='m', k='k')} THEN 'not a JSON object'")
     for other in RAW_FIELDS:
         if other != kind:
             whens.append(
@@ -154,7 +173,7 @@ def _reason(dialect: Dialect, kind: str) -> str:
     whens.append(f"WHEN f_{ID_FIELD[kind]} IS NULL THEN '{ID_FIELD[kind]} is null or not an integer'")
     for f in fields:
         if f.type is not RawType.TEXT:
-            raw = _raw(dialect, kind, f.name)
+            raw = _raw(f.name)
             whens.append(
                 f"WHEN {raw} IS NOT NULL AND f_{f.name} IS NULL "
                 f"THEN '{f.name} is not a valid {f.type.value}: ' || substr({raw}, 1, 40)"
@@ -215,7 +234,7 @@ def clean_columns(dialect: Dialect, kind: str) -> list[tuple[str, str]]:
 def staged_sql(dialect: Dialect, kind: str, source: str) -> str:
     """Every raw record of ``source`` (topic, partition, offset, value) with its reason and clean columns.
 
-    The JSON is parsed once per record (DuckDB looks again only at records with a NULL declared key;
+    The JSON is parsed once per record (DuckDB looks again only at records it could not read whole;
     see :class:`Dialect`); the raw value is kept only for records that fail (reason not NULL), since
     those are the ones dead_letter stores.
     """
@@ -223,16 +242,27 @@ def staged_sql(dialect: Dialect, kind: str, source: str) -> str:
     q = dialect.ident
     meta = f"{q('topic')}, {q('partition')}, {q('offset')}"
     fields = RAW_FIELDS[kind]
-    typed = ", ".join(f"{_typed(dialect, kind, f.name, f.type)} AS f_{f.name}" for f in fields)
-    paths = ", ".join(literal(f"$.{f.name}") for f in fields)
-    parse = dialect.parse_object.format(value=q("value"), paths=paths)
-    keys = dialect.object_keys.format(value=q("value"), m="m", count=len(fields))
+    struct = literal(json.dumps({f.name: "VARCHAR" for f in fields}))
+    parse = dialect.parse_object.format(value=q("value"), struct=struct)
+    if dialect.valid_text is not None:
+        parse = f"CASE WHEN {dialect.valid_text.format(value=q('value'))} THEN {parse} END"
+    keys = dialect.object_keys.format(value=q("value"), m="m")
+    parsed = f"SELECT {meta}, {q('value')}, {parse} AS m FROM {source}"
+    keyed = f"SELECT {meta}, {q('value')}, m, {keys} AS k FROM ({parsed}) AS parsed"
+    if dialect.object_values is not None:
+        values = dialect.object_values.format(value=q("value"), k="k")
+        keyed = f"SELECT *, {values} AS v FROM ({keyed}) AS keyed"
+    raws = ", ".join(
+        f"{dialect.field.format(m='m', k='k', v='v', name=literal(f.name))} AS {_raw(f.name)}" for f in fields
+    )
+    typed = ", ".join(f"{_typed(dialect, f.name, f.type)} AS f_{f.name}" for f in fields)
     cleaned = ", ".join(f"{expr} AS {q(name)}" for name, expr in clean_columns(dialect, kind))
+    shown = dialect.shown_text.format(value=q("value"))
     return (
-        f"SELECT {meta}, CASE WHEN reason IS NULL THEN NULL ELSE {q('value')} END AS {q('value')}, reason, {cleaned}"
+        f"SELECT {meta}, CASE WHEN reason IS NULL THEN NULL ELSE {shown} END AS {q('value')}, reason, {cleaned}"
         f" FROM (SELECT *, {_reason(dialect, kind)} AS reason"
-        f" FROM (SELECT {meta}, {q('value')}, m, {keys} AS k, {typed}"
-        f" FROM (SELECT {meta}, {q('value')}, {parse} AS m FROM {source}) AS parsed) AS typed) AS checked"
+        f" FROM (SELECT *, {typed}"
+        f" FROM (SELECT {meta}, {q('value')}, m, k, {raws} FROM ({keyed}) AS fielded) AS raw) AS typed) AS checked"
     )
 
 

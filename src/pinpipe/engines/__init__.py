@@ -15,7 +15,7 @@ def get_engine(name: str, settings: Settings, *, spark_master: str | None = None
     if name == "duckdb":
         from pinpipe.engines.duckdb import DuckDBEngine
 
-        return DuckDBEngine()
+        return DuckDBEngine(memory_limit=settings.duckdb_memory_limit)
     if name == "spark":
         from pinpipe.engines.spark import SparkEngine
 

@@ -32,14 +32,15 @@ Rows = pa.Table | pa.RecordBatchReader
 class Cleaned:
     """An engine's cleaning outcome; ``rows(kind)`` gives one kind's clean rows (read it once).
 
-    ``concurrent``: the writes of several kinds may run from threads at once (DuckDB: cursors per
-    thread, deltalake encodes without the GIL).
+    ``writers``: how many tables may be written from threads at once (DuckDB: cursors per thread and
+    deltalake encoding without the GIL overlap on two cores; Spark: a small table's write is mostly
+    commit latency, and Spark runs jobs from several threads side by side).
     """
 
     records_read: dict[str, int]
     dead_letters: Any
     rows: Callable[[str], Any]
-    concurrent: bool = False
+    writers: int = 1
 
 
 class Engine(Protocol):
@@ -68,6 +69,36 @@ class Engine(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+class _NoPandas:
+    """A meta path finder that finds no pandas (see :func:`skip_pandas_probe`)."""
+
+    @staticmethod
+    def find_spec(name: str, *_: object) -> None:
+        if name == "pandas":
+            raise ModuleNotFoundError("pandas is skipped for pyarrow's probe", name=name)
+
+
+def skip_pandas_probe() -> None:
+    """Answer pyarrow's probe for pandas with "absent", before pyarrow makes it.
+
+    On its first conversion of Python objects pyarrow imports pandas, when installed, to check whether
+    they are pandas objects: 0.8-3 s of a batch job that never uses pandas (measured on 2 cores, a
+    quarter of the whole job at 1M events). pandas is made unimportable for that one probe only, so
+    pyarrow takes it as absent: conversions of typed values (``pa.array(values, type)``) then never
+    import it, while whatever does want pandas (``to_pandas``, type inference) still imports it then.
+    """
+    import sys
+
+    if "pandas" in sys.modules:
+        return
+    finder = _NoPandas()
+    sys.meta_path.insert(0, finder)  # type: ignore[arg-type]
+    try:
+        pa.array([0], pa.int64())
+    finally:
+        sys.meta_path.remove(finder)  # type: ignore[arg-type]
 
 
 class _Counted:

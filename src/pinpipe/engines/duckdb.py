@@ -1,16 +1,30 @@
 """The embedded batch engine: DuckDB, in-process, spilling to a temp folder so memory stays bounded.
 
-Raw files are read natively (``read_text``, parallel) and split into one record per line with its
-line number, which gives the record's offset; gzip files, which ``read_text`` cannot decompress, go
-through Python. The staged records live in tables of an in-memory database that spills to
-a temporary folder past ``memory_limit``, so 10M events fit in a few GB of RSS (3.7 GB measured).
-A table in an attached database file took about 3× as long to build: DuckDB compresses and
-checkpoints what it writes there, work a table read back once or twice does not need.
+Why it is shaped so (each measured on 1M events, 3.9M records, in bench/batch.py; docs/PERFORMANCE.md):
+
+- **Reading.** Raw files are read natively (``read_text``) and split into one record per line with its
+  line number, which gives the record's offset. DuckDB runs one ``read_text`` scan on one thread, and
+  everything downstream of it (the JSON parse, the cleaning) in that same pipeline: the files are
+  therefore read as one ``read_text`` per thread, joined by ``UNION ALL``, which DuckDB runs side by side.
+  gzip files, which ``read_text`` cannot decompress, and files holding bytes that are not UTF-8, which
+  it refuses whole, go through Python (:meth:`Lake.read_records`): such a file's good lines are cleaned
+  like any other, each bad line becomes a dead letter.
+- **Staging.** The records, parsed once (see :class:`pinpipe.clean.sql.Dialect`), live in a table of an
+  in-memory database that spills to a temporary folder past ``memory_limit``. A table in an attached
+  database file took about 3× as long to build (DuckDB compresses and checkpoints what it writes
+  there); deduplicating on the fly (``DISTINCT ON``) instead of staging took 3× as long on two threads.
+- **Writing.** Rows new to a table (all of them on a first run; those above the table's largest ``ind``
+  on a later day) are written by DuckDB's own Parquet writer, one file per thread, straight into the
+  table's folder and committed as one Delta transaction with the files' statistics
+  (:func:`pinpipe.tables.delta.add_files`). Through Arrow and delta-rs the same rows cost a conversion
+  plus an encoding on one thread per table. Rows that may already be in the table are merged by
+  delta-rs, as any engine's (``merge_on_ind``).
+- **Insights** read the Delta tables' Parquet files with DuckDB's reader (just the columns they use,
+  in parallel) and run the nine queries there.
 """
 
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
 from collections.abc import Mapping, Sequence
@@ -22,16 +36,28 @@ import pyarrow as pa
 from pinpipe.clean.batch import duckdb_connect
 from pinpipe.clean.schema import CLEAN_SCHEMAS, RAW_RECORD_SCHEMA
 from pinpipe.clean.sql import DUCKDB, clean_sql, dead_letter_sql, literal, staged_sql
-from pinpipe.engines.base import Cleaned, DeltaRsTables, Rows
+from pinpipe.engines.base import Cleaned, DeltaRsTables, skip_pandas_probe
 from pinpipe.engines.lake import Lake, LakeFile
 from pinpipe.insights.queries import INSIGHTS, VIEW_COLUMNS, VIEWS
-from pinpipe.tables.delta import open_table
+from pinpipe.tables.delta import (
+    FileStats,
+    add_files,
+    merge_rows,
+    open_table,
+    parquet_files,
+    table_location,
+    upsert_bound,
+)
 
-DEFAULT_MEMORY_LIMIT = "2GB"
+DEFAULT_MEMORY_LIMIT = "1500MB"
 BATCH_ROWS = 100_000
 # partition and start offset from a sink file's name: <topic>+<p>+<startOffset>.json
 _PARTITION = "[+]([0-9]+)[+][0-9]+[.]json$"
 _START = "[+]([0-9]+)[.]json$"
+# What DuckDB says when read_text meets bytes that are not UTF-8 (the file is then read by Python).
+_NOT_UTF8 = "valid UTF-8"
+# One Parquet file per thread and COPY, rolled over past this size (Spark splits big files anyway).
+FILE_SIZE = "512MB"
 
 
 class DuckDBEngine(DeltaRsTables):
@@ -42,19 +68,23 @@ class DuckDBEngine(DeltaRsTables):
     def __init__(
         self,
         *,
-        memory_limit: str | None = None,
+        memory_limit: str = DEFAULT_MEMORY_LIMIT,
         threads: int | None = None,
         temp_dir: str | Path | None = None,
     ) -> None:
+        import os
+
+        skip_pandas_probe()
         self._tmp = Path(tempfile.mkdtemp(prefix="pinpipe-duckdb-", dir=temp_dir))
+        self.threads = threads or os.cpu_count() or 2
         self.con: Any = duckdb_connect(
-            memory_limit=memory_limit or os.environ.get("PINPIPE_DUCKDB_MEMORY_LIMIT", DEFAULT_MEMORY_LIMIT),
-            threads=threads or os.cpu_count() or 2,
+            memory_limit=memory_limit,
+            threads=self.threads,
             temp_directory=str(self._tmp / "spill"),
             preserve_insertion_order=False,
         )
         self._s3_registered = False
-        self._cursors: list[Any] = []
+        self._staged: set[str] = set()
 
     def _register_s3(self) -> None:
         if not self._s3_registered:
@@ -63,79 +93,168 @@ class DuckDBEngine(DeltaRsTables):
             self.con.register_filesystem(s3fs.S3FileSystem())
             self._s3_registered = True
 
-    def _raw_source(self, kind: str, files: Sequence[LakeFile], lake: Lake) -> str:
-        """A relation of (topic, partition, offset, value) over ``files``; returns its name."""
-        plain = [f for f in files if not f.compressed]
-        packed = [f for f in files if f.compressed]
+    def _read_text(self, files: Sequence[LakeFile]) -> str:
+        """(topic, partition, offset, value) of plain ``files``: one ``read_text`` scan of them."""
+        paths = ", ".join(literal(f.path if f.url.startswith("file://") else f.url) for f in files)
+        topic = literal(files[0].topic)
+        # partition and start offset are read from the name once per file, before the lines are unnested
+        return (
+            f"SELECT {topic} AS topic, file_partition AS partition, start + i - 1 AS offset, value"
+            f" FROM (SELECT CAST(regexp_extract(filename, {literal(_PARTITION)}, 1) AS BIGINT) AS file_partition,"
+            f" CAST(regexp_extract(filename, {literal(_START)}, 1) AS BIGINT) AS start,"
+            f" unnest(lines) AS value, generate_subscripts(lines, 1) AS i, len(lines) AS n"
+            f" FROM (SELECT filename, string_split(content, chr(10)) AS lines"
+            f" FROM read_text([{paths}]))) AS split WHERE NOT (i = n AND value = '')"
+        )
+
+    def _raw_source(self, kind: str, plain: Sequence[LakeFile], packed: pa.Table | None) -> str:
+        """A relation of (topic, partition, offset, value) over ``plain`` files and ``packed`` records."""
         parts: list[str] = []
         if plain:
             if any(f.url.startswith("s3://") for f in plain):
                 self._register_s3()
-            paths = ", ".join(literal(f.path if f.url.startswith("file://") else f.url) for f in plain)
-            topic = literal(plain[0].topic)
-            # partition and start offset are read from the name once per file, before the lines are unnested
-            parts.append(
-                f"SELECT {topic} AS topic, file_partition AS partition, start + i - 1 AS offset, value"
-                f" FROM (SELECT CAST(regexp_extract(filename, {literal(_PARTITION)}, 1) AS BIGINT) AS file_partition,"
-                f" CAST(regexp_extract(filename, {literal(_START)}, 1) AS BIGINT) AS start,"
-                f" unnest(lines) AS value, generate_subscripts(lines, 1) AS i, len(lines) AS n"
-                f" FROM (SELECT filename, string_split(content, chr(10)) AS lines"
-                f" FROM read_text([{paths}]))) AS split WHERE NOT (i = n AND value = '')"
-            )
-        if packed:
-            table = pa.concat_tables([lake.read_records(f) for f in packed]) if packed else None
-            self.con.register(f"packed_{kind}", table)
-            parts.append(f"SELECT * FROM packed_{kind}")
-        if not parts:
-            self.con.register(f"packed_{kind}", RAW_RECORD_SCHEMA.empty_table())
+            # one scan per thread (round robin keeps their sizes even): each is a pipeline of its own
+            groups = [list(plain[i :: self.threads]) for i in range(min(self.threads, len(plain)))]
+            parts.extend(self._read_text(group) for group in groups)
+        if packed is not None or not parts:
+            self.con.register(f"packed_{kind}", packed if packed is not None else RAW_RECORD_SCHEMA.empty_table())
             parts.append(f"SELECT * FROM packed_{kind}")
         return "(" + " UNION ALL ".join(parts) + ") AS raw"
+
+    def _stage(self, kind: str, files: Sequence[LakeFile], lake: Lake) -> pa.Table:
+        """Stage ``kind``'s records as table ``staged_<kind>``; returns the lines that are not UTF-8.
+
+        A file ``read_text`` refuses (bytes that are not UTF-8) fails the whole statement: then every
+        plain file is checked once and the ones that fail go through Python with the gzip files.
+        """
+        plain = [f for f in files if not f.compressed]
+        odd = [f for f in files if f.compressed]
+        for attempt in range(2):
+            packed, bad_lines = (None, None)
+            if odd:
+                read = [lake.read_records(f) for f in odd]
+                packed = pa.concat_tables([records for records, _ in read])
+                bad_lines = pa.concat_tables([bad for _, bad in read])
+            source = self._raw_source(kind, plain, packed)
+            try:
+                # a table of the in-memory database (not TEMP): the writers' cursors must see it
+                self.con.execute(f"CREATE OR REPLACE TABLE staged_{kind} AS {staged_sql(DUCKDB, kind, source)}")
+            except Exception as exc:
+                if attempt or _NOT_UTF8 not in str(exc):
+                    raise
+                not_utf8 = {f.url for f in lake.not_utf8(plain)}
+                odd += [f for f in plain if f.url in not_utf8]
+                plain = [f for f in plain if f.url not in not_utf8]
+                continue
+            finally:
+                if packed is not None or not plain:
+                    self.con.unregister(f"packed_{kind}")
+            self._staged.add(kind)
+            return bad_lines if bad_lines is not None else DEAD_RECORD_SCHEMA.empty_table()
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def clean(self, files: Mapping[str, Sequence[LakeFile]], lake: object) -> Cleaned:
         assert isinstance(lake, Lake)
         read: dict[str, int] = {}
         dead: list[pa.Table] = []
         for kind, kind_files in files.items():
-            source = self._raw_source(kind, kind_files, lake)
-            # a table of the in-memory database (not TEMP): the writers' cursors must see it
-            self.con.execute(f"CREATE OR REPLACE TABLE staged_{kind} AS {staged_sql(DUCKDB, kind, source)}")
-            read[kind] = int(self.con.sql(f"SELECT count(*) FROM staged_{kind}").fetchall()[0][0])
+            not_utf8 = self._stage(kind, kind_files, lake)
+            read[kind] = int(self.con.sql(f"SELECT count(*) FROM staged_{kind}").fetchall()[0][0]) + not_utf8.num_rows
             dead.append(self.con.sql(dead_letter_sql(DUCKDB, f"staged_{kind}")).to_arrow_table())
-        dead_letters = pa.concat_tables(dead) if dead else pa.table({})
+            dead.append(not_utf8.cast(dead[-1].schema))
+        dead_letters = pa.concat_tables(dead) if dead else DEAD_RECORD_SCHEMA.empty_table()
 
-        def rows(kind: str) -> Rows:
-            # Unsorted: an ORDER BY "ind" cost a fifth of writing the table (an external sort of every
-            # wide row at 10M events), and nothing downstream needs it (merge_on_ind splits on the
-            # table's largest ind, merges match on ind whatever the file order). A cursor per call, so
-            # the job may read kinds from several threads (one DuckDB instance: threads and memory
-            # limits are shared).
-            cursor = self.con.cursor()
-            self._cursors.append(cursor)
-            return cursor.sql(clean_sql(DUCKDB, kind, f"staged_{kind}")).to_arrow_reader(BATCH_ROWS)
+        def rows(kind: str) -> pa.RecordBatchReader:
+            return self.con.sql(clean_sql(DUCKDB, kind, f"staged_{kind}")).to_arrow_reader(BATCH_ROWS)
 
-        return Cleaned(records_read=read, dead_letters=dead_letters, rows=rows, concurrent=True)
+        # one kind at a time: each write below already runs on every thread
+        return Cleaned(records_read=read, dead_letters=dead_letters, rows=rows, writers=1)
+
+    def merge_clean(self, cleaned: Cleaned, kind: str, uri: str, metadata: Mapping[str, str]) -> int:
+        """New rows as Parquet files DuckDB writes into the table, the others merged by delta-rs."""
+        if uri.startswith(("s3://", "s3a://")):
+            return super().merge_clean(cleaned, kind, uri, metadata)  # DuckDB cannot write there here
+        schema = CLEAN_SCHEMAS[kind]
+        clean = clean_sql(DUCKDB, kind, f"staged_{kind}")
+        known, bound = upsert_bound(uri)
+        try:
+            if not known:  # a table without statistics: merge everything, as delta-rs would
+                return self._merge(f"SELECT * FROM ({clean}) AS clean", uri, kind, metadata)
+            fresh = f"SELECT * FROM ({clean}) AS clean" + ("" if bound is None else f" WHERE ind > {bound}")
+            written = self._append(fresh, uri, schema, metadata)
+            if bound is not None:
+                written += self._merge(f"SELECT * FROM ({clean}) AS clean WHERE ind <= {bound}", uri, kind, metadata)
+            return written
+        finally:
+            self.con.execute(f"DROP TABLE IF EXISTS staged_{kind}")
+            self._staged.discard(kind)
+
+    def _append(self, query: str, uri: str, schema: pa.Schema, metadata: Mapping[str, str]) -> int:
+        """COPY ``query``'s rows into ``uri``'s folder and commit the files as one append."""
+        folder = Path(table_location(uri))
+        folder.mkdir(parents=True, exist_ok=True)
+        written = self.con.execute(
+            f"COPY ({query}) TO {literal(str(folder))} (FORMAT parquet, PER_THREAD_OUTPUT true, APPEND true,"
+            f" FILENAME_PATTERN 'part-{{uuid}}', FILE_SIZE_BYTES '{FILE_SIZE}', RETURN_STATS true)"
+        ).fetchall()
+        files = [_file_stats(folder, row) for row in written if row[1]]
+        if files or open_table(uri) is None:
+            add_files(uri, files, schema, metadata)
+        return sum(f.rows for f in files)
+
+    def _merge(self, query: str, uri: str, kind: str, metadata: Mapping[str, str]) -> int:
+        """Merge ``query``'s rows on ``ind`` through delta-rs (matched rows updated); how many there were."""
+        count = int(self.con.sql(f"SELECT count(*) FROM ({query}) AS merged").fetchall()[0][0])
+        if count:
+            reader = self.con.sql(query).to_arrow_reader(BATCH_ROWS)
+            merge_rows(uri, reader, CLEAN_SCHEMAS[kind], ("ind",), update=True, metadata=metadata)
+        return count
 
     def insights(self, tables: Mapping[str, str]) -> dict[str, pa.Table]:
         """The nine insights over the whole warehouse tables, each read once (just the columns they use).
 
-        Scanning the Delta tables' Arrow datasets once per query cost 3× the queries themselves.
+        DuckDB reads the tables' Parquet files itself where it can (local tables whose protocol it needs
+        nothing more for); scanning Arrow datasets instead cost 3× the queries themselves.
         """
         for kind, view in VIEWS.items():
-            table = open_table(tables[kind]) if kind in tables else None
-            source = table.to_pyarrow_dataset() if table is not None else CLEAN_SCHEMAS[kind].empty_table()
             columns = ", ".join(f'"{c}"' for c in VIEW_COLUMNS[kind])
-            self.con.register(f"delta_{kind}", source)
+            table = open_table(tables[kind]) if kind in tables else None
+            files = parquet_files(table) if table is not None else None
+            if files:
+                source = f"read_parquet([{', '.join(literal(f) for f in files)}])"
+            else:
+                data = table.to_pyarrow_dataset() if table is not None else CLEAN_SCHEMAS[kind].empty_table()
+                self.con.register(f"delta_{kind}", data)
+                source = f"delta_{kind}"
             try:
-                self.con.execute(f"CREATE OR REPLACE TEMP TABLE {view} AS SELECT {columns} FROM delta_{kind}")
+                self.con.execute(f"CREATE OR REPLACE TEMP TABLE {view} AS SELECT {columns} FROM {source}")
             finally:
-                self.con.unregister(f"delta_{kind}")
+                if not files:
+                    self.con.unregister(f"delta_{kind}")
         return {name: self.con.sql(insight.sql).to_arrow_table() for name, insight in INSIGHTS.items()}
 
     def close(self) -> None:
         try:
-            for cursor in self._cursors:
-                cursor.close()
-            self._cursors.clear()
             self.con.close()
         finally:
             shutil.rmtree(self._tmp, ignore_errors=True)
+
+
+# dead letters before their source and time are added (dead_letter_sql's columns)
+DEAD_RECORD_SCHEMA = pa.schema(
+    [*RAW_RECORD_SCHEMA, pa.field("reason", pa.string())],
+)
+
+
+def _file_stats(folder: Path, row: tuple[Any, ...]) -> FileStats:
+    """A COPY ... RETURN_STATS row (filename, count, size, footer, column_statistics, …) as FileStats.
+
+    DuckDB names a column ``"name"`` (quoted) and a nested one ``"name"."element"``; only top-level
+    columns matter to Delta's statistics.
+    """
+    filename, count, size, _, columns = row[:5]
+    top: dict[str, dict[str, str]] = {}
+    for name, stats in (columns or {}).items():
+        if name.startswith('"') and name.endswith('"') and name.count('"') == 2:
+            top[name[1:-1]] = dict(stats)
+    return FileStats(path=Path(filename).relative_to(folder).as_posix(), size=int(size), rows=int(count), columns=top)

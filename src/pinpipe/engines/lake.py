@@ -9,13 +9,15 @@ deduplication key on.
 from __future__ import annotations
 
 import gzip
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
 import pyarrow as pa
 
-from pinpipe.clean.schema import RAW_RECORD_SCHEMA
+from pinpipe.clean.schema import NOT_UTF8_REASON, RAW_RECORD_SCHEMA
 from pinpipe.errors import PinpipeError
 from pinpipe.lake.layout import day_prefix, parse_key, topic_prefix
 
@@ -104,25 +106,67 @@ class Lake:
             hint="use `pinpipe batch run --all`, or sink with --partitioner daily",
         )
 
-    def read_records(self, file: LakeFile) -> pa.Table:
-        """A file's records as (topic, partition, offset, value), decompressing ``.json.gz``."""
+    def read_bytes(self, file: LakeFile) -> bytes:
+        """A file's records as bytes, one per line (``.json.gz`` decompressed)."""
         with self.fs.open(file.path, "rb") as handle:
             data: bytes = handle.read()
-        if file.compressed:
-            data = gzip.decompress(data)
-        return records_table(file, data)
+        return gzip.decompress(data) if file.compressed else data
+
+    def read_records(self, file: LakeFile) -> tuple[pa.Table, pa.Table]:
+        """A file's records as (topic, partition, offset, value), and its lines that are not UTF-8 as
+        dead letters (topic, partition, offset, value, reason): see :func:`records_table`."""
+        return records_table(file, self.read_bytes(file))
+
+    def not_utf8(self, files: Sequence[LakeFile]) -> list[LakeFile]:
+        """Those of ``files`` holding bytes that are not UTF-8 (a reader of text refuses them whole)."""
+
+        def bad(file: LakeFile) -> bool:
+            try:
+                self.read_bytes(file).decode("utf-8")
+            except UnicodeDecodeError:
+                return True
+            return False
+
+        with ThreadPoolExecutor(max_workers=4) as pool:  # reads wait on I/O (S3) more than on the GIL
+            return [f for f, is_bad in zip(files, pool.map(bad, files), strict=True) if is_bad]
 
 
-def records_table(file: LakeFile, data: bytes) -> pa.Table:
-    """Split a file's bytes into one record per line; a final newline ends the last record."""
-    lines = data.decode("utf-8", errors="replace").split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()
-    n = len(lines)
+def records_table(file: LakeFile, data: bytes) -> tuple[pa.Table, pa.Table]:
+    """Split a file's bytes into one record per line (a final newline ends the last record).
+
+    A line that is not UTF-8 is not a record any parser could read: it becomes a dead letter
+    (:data:`NOT_UTF8_REASON`, its bytes shown with U+FFFD for what is not UTF-8) and keeps its offset,
+    so the file's other records keep theirs.
+    """
+    chunks = data.split(b"\n")
+    if chunks and chunks[-1] == b"":
+        chunks.pop()
+    try:
+        lines = data.decode("utf-8").split("\n")[: len(chunks)]
+        bad: list[int] = []
+    except UnicodeDecodeError:
+        lines, bad = [], []
+        for i, chunk in enumerate(chunks):
+            try:
+                lines.append(chunk.decode("utf-8"))
+            except UnicodeDecodeError:
+                bad.append(i)
+                lines.append(chunk.decode("utf-8", errors="replace"))
+    offsets = range(file.start_offset, file.start_offset + len(lines))
+    is_bad = set(bad)
+    good = [i for i in range(len(lines)) if i not in is_bad] if bad else range(len(lines))
+    records = _records(file, [offsets[i] for i in good], [lines[i] for i in good])
+    dead = _records(file, [offsets[i] for i in bad], [lines[i] for i in bad])
+    dead = dead.append_column("reason", pa.array([NOT_UTF8_REASON] * len(bad), pa.string()))
+    return records, dead
+
+
+def _records(file: LakeFile, offsets: Sequence[int], values: Sequence[str]) -> pa.Table:
+    n = len(values)
     columns: dict[str, Any] = {
         "topic": pa.array([file.topic] * n, pa.string()),
         "partition": pa.array([file.partition] * n, pa.int64()),
-        "offset": pa.array(range(file.start_offset, file.start_offset + n), pa.int64()),
-        "value": pa.array(lines, pa.string()),
+        "offset": pa.array(offsets, pa.int64()),
+        "value": pa.array(values, pa.string()),
     }
     return pa.table(columns, schema=RAW_RECORD_SCHEMA)

@@ -29,7 +29,9 @@ from pinpipe.engines.base import Cleaned
 from pinpipe.engines.lake import LakeFile
 from pinpipe.insights.queries import INSIGHTS, VIEW_COLUMNS, VIEWS
 from pinpipe.settings import Settings
-from pinpipe.spark import spark_errors, spark_path, spark_session
+from pinpipe.spark import needs_of, spark_errors, spark_path, spark_session
+from pinpipe.spark.catalog import register_tables
+from pinpipe.tables.names import named_tables
 
 _PARTITION = r"\+([0-9]+)\+[0-9]+\.json(\.gz)?$"
 _START = r"\+([0-9]+)\.json(\.gz)?$"
@@ -76,12 +78,16 @@ class DeltaSparkTables:
 
     def version(self, path: str) -> int:
         """The table's current version (its latest commit)."""
-        return int(self.spark.sql(f"DESCRIBE HISTORY delta.`{path}` LIMIT 1").select("version").collect()[0][0])
+        return self.latest_commit(path)[0]
+
+    def latest_commit(self, path: str) -> tuple[int, dict[str, int]]:
+        """The latest commit's version and operation metrics (rows written, inserted, updated…)."""
+        row = self.spark.sql(f"DESCRIBE HISTORY delta.`{path}` LIMIT 1").select("version", "operationMetrics").first()
+        metrics = {k: int(v) for k, v in (row[1] or {}).items() if str(v).isdigit()}
+        return int(row[0]), metrics
 
     def last_metrics(self, path: str) -> dict[str, int]:
-        """The operation metrics of the table's latest commit (rows written, inserted, updated…)."""
-        row = self.spark.sql(f"DESCRIBE HISTORY delta.`{path}` LIMIT 1").select("operationMetrics").collect()[0]
-        return {k: int(v) for k, v in (row[0] or {}).items() if str(v).isdigit()}
+        return self.latest_commit(path)[1]
 
     def use_metadata(self, metadata: Mapping[str, str]) -> None:
         """pinpipe's run metadata on the session's commits from now on, as ``userMetadata`` (JSON;
@@ -114,7 +120,8 @@ class DeltaSparkTables:
         return self.last_metrics(path).get("numSourceRows", 0)
 
     def replace(self, frame: Any, path: str) -> int:
-        frame.write.format("delta").mode("overwrite").save(path)
+        """The whole table, schema included, replaced in one commit (created if need be)."""
+        frame.write.format("delta").mode("overwrite").option("overwriteSchema", "true").save(path)
         return self.last_metrics(path).get("numOutputRows", 0)
 
 
@@ -126,13 +133,20 @@ class SparkEngine:
     def __init__(self, settings: Settings, *, master: str | None = None, session: Any | None = None) -> None:
         with spark_errors():
             if session is None:
-                self.spark, self._owned = spark_session(settings, master, app="pinpipe-batch")
+                self.spark, self._owned = spark_session(settings, master, app="pinpipe-batch", needs=needs_of(settings))
             else:
                 self.spark, self._owned = session, False
             # Parquet timestamps every Delta reader agrees on (Spark's default is INT96).
             self.spark.conf.set("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
+        self.settings = settings
         self.tables = DeltaSparkTables(self.spark)
         self._cached: list[Any] = []
+        # location -> table name, to register what this run writes by name (PINPIPE_CATALOG)
+        self._names = {table.location: name for name, table in named_tables(settings).items()}
+
+    def _register(self, uri: str) -> None:
+        if self.settings.catalog and uri in self._names:
+            register_tables(self.spark, self.settings, [self._names[uri]])
 
     def _raw(self, files: Sequence[LakeFile]) -> Any:
         from pyspark.sql import functions as F
@@ -144,16 +158,24 @@ class SparkEngine:
         topic = files[0].topic
         text = self.spark.read.text([spark_path(f.url) for f in files], wholetext=True)
         # Strip the newline that ends the last record, then split: the exploded rows must not carry the
-        # file's whole text (1,000 records per file × its size blew a 1 GB heap when they did).
+        # file's whole text (1,000 records per file × its size blew a 1 GB heap when they did). A file
+        # holding bytes that are not UTF-8 is split byte for byte, through ISO-8859-1 (one character
+        # per byte, and back): a split of the text itself turns bad bytes into U+FFFD first, and the
+        # shared cleaning could no longer tell (and dead-letter) the lines that hold them.
+        utf8 = F.expr("is_valid_utf8(value)")
+        content = F.when(utf8, F.col("value")).otherwise(F.expr("decode(CAST(value AS BINARY), 'ISO-8859-1')"))
         lines = text.where(F.length("value") > 0).select(
             F.input_file_name().alias("filename"),
-            F.posexplode(F.split(F.regexp_replace("value", "\n\\z", ""), "\n")).alias("pos", "line"),
+            utf8.alias("utf8"),
+            F.posexplode(F.split(F.regexp_replace(content, "\n\\z", ""), "\n")).alias("pos", "line"),
         )
         return lines.select(
             F.lit(topic).alias("topic"),
             F.regexp_extract("filename", _PARTITION, 1).cast("bigint").alias("partition"),
             (F.regexp_extract("filename", _START, 1).cast("bigint") + F.col("pos")).alias("offset"),
-            F.col("line").alias("value"),
+            F.when(F.col("utf8"), F.col("line"))
+            .otherwise(F.expr("CAST(encode(line, 'ISO-8859-1') AS STRING)"))
+            .alias("value"),
         )
 
     def clean(self, files: Mapping[str, Sequence[LakeFile]], lake: object) -> Cleaned:
@@ -175,9 +197,7 @@ class SparkEngine:
             # unsorted, as on DuckDB: nothing downstream needs the order, and a global sort is a shuffle
             return self.spark.sql(clean_sql(SPARK, kind, f"staged_{kind}"))
 
-        # concurrent: Spark runs jobs from several threads side by side, and a small table's write is
-        # mostly commit latency, not work
-        return Cleaned(records_read=read, dead_letters=dead_letters, rows=rows, concurrent=True)
+        return Cleaned(records_read=read, dead_letters=dead_letters, rows=rows, writers=4)
 
     def merge_clean(self, cleaned: Cleaned, kind: str, uri: str, metadata: Mapping[str, str]) -> int:
         """A new table takes the rows as one append; an existing one a ``MERGE INTO`` on ``ind``
@@ -187,8 +207,11 @@ class SparkEngine:
         with spark_errors():
             self.tables.use_metadata(metadata)
             if not self.tables.ensure(path, CLEAN_SCHEMAS[kind]):
-                return self.tables.append(frame, path)
-            return self.tables.merge(frame, path, ("ind",), update=True)
+                written = self.tables.append(frame, path)
+            else:
+                written = self.tables.merge(frame, path, ("ind",), update=True)
+            self._register(uri)
+        return written
 
     def add_dead_letters(self, cleaned: Cleaned, uri: str, started: datetime, metadata: Mapping[str, str]) -> int:
         from pyspark.sql import functions as F
@@ -204,6 +227,7 @@ class SparkEngine:
             self.tables.use_metadata(metadata)
             count = frame.count()
             existed = self.tables.ensure(path, DEAD_LETTER_SCHEMA)
+            self._register(uri)
             if count == 0:
                 return 0
             if not existed:
@@ -229,12 +253,14 @@ class SparkEngine:
 
     def replace_insight(self, name: str, result: Any, uri: str, metadata: Mapping[str, str]) -> int:
         path = spark_path(uri)
-        # One file, in the query's order: an insight table reads back sorted (they are small).
+        # One file, in the query's order: an insight table reads back sorted (they are small). Every
+        # column of an insight is nullable, as the query's are, so the write itself makes the table.
         frame = conformed(result, INSIGHTS[name].schema).coalesce(1)
         with spark_errors():
             self.tables.use_metadata(metadata)
-            self.tables.ensure(path, INSIGHTS[name].schema)
-            return self.tables.replace(frame, path)
+            written = self.tables.replace(frame, path)
+            self._register(uri)
+        return written
 
     def close(self) -> None:
         self.tables.forget_metadata()

@@ -4,6 +4,6 @@ PySpark is imported inside the functions only: the embedded path never pays for 
 """
 
 from pinpipe.spark.errors import MissingConnectorError, spark_errors
-from pinpipe.spark.session import JAR_SET, spark_path, spark_session
+from pinpipe.spark.session import JAR_SET, needs_of, spark_path, spark_session
 
-__all__ = ["JAR_SET", "MissingConnectorError", "spark_errors", "spark_path", "spark_session"]
+__all__ = ["JAR_SET", "MissingConnectorError", "needs_of", "spark_errors", "spark_path", "spark_session"]

@@ -7,11 +7,15 @@ coordinates that fix them; anything else is its first line, with where the log i
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 from pinpipe.errors import PinpipeError
+
+# The logger pinpipe.spark.session sends to the Spark log file: the failures behind one-line errors.
+FAILURE_LOGGER = "pinpipe.spark.failures"
 
 # The connectors pinpipe's Spark jobs need, as a cluster would add them (``--packages``): the same
 # versions jvm/pom.xml pins for `make jars`.
@@ -78,5 +82,6 @@ def spark_errors() -> Iterator[None]:
         raise
     except Exception as exc:
         if _is_spark_failure(exc):
+            logging.getLogger(FAILURE_LOGGER).error("Spark failed", exc_info=exc)
             raise explain(exc) from exc
         raise

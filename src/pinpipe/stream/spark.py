@@ -19,8 +19,8 @@ the ``ind`` not yet in its table by an anti-join with the table inside Spark, an
 delta-spark with ``txnAppId`` = the query's id and ``txnVersion`` = the batch id. Spark replays a
 batch with the same id after a crash (its offset log is written before the batch runs, its commit log
 after); Delta skips a write whose version it already holds, and the anti-join drops rows an earlier
-run wrote: every ``ind`` once. Dead letters are merged on their record key first, so a replay adds
-none. Nothing is collected to the driver.
+run wrote: every ``ind`` once. Dead letters are appended first, under an app id of their own with the
+same batch id, so a replay adds none. Nothing is collected to the driver.
 """
 
 from __future__ import annotations
@@ -30,12 +30,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from pinpipe.clean.schema import CLEAN_SCHEMAS, DEAD_LETTER_KEY, DEAD_LETTER_SCHEMA
+from pinpipe.clean.schema import CLEAN_SCHEMAS, DEAD_LETTER_SCHEMA
 from pinpipe.clean.sql import SPARK, clean_sql, dead_letter_sql, staged_sql
 from pinpipe.engines.spark import DeltaSparkTables, conformed
 from pinpipe.errors import ConfigError
 from pinpipe.settings import TABLES, Settings
-from pinpipe.spark import spark_errors, spark_path, spark_session
+from pinpipe.spark import needs_of, spark_errors, spark_path, spark_session
+from pinpipe.spark.catalog import register_tables
 from pinpipe.stream.decode import MAX_BASE64_LAYERS
 from pinpipe.tables import dead_letter_table_uri, warehouse_table
 
@@ -70,8 +71,8 @@ class SparkStreamSummary:
     per_kind: dict[str, int] = field(default_factory=dict)
 
 
-def app_id(topic: str) -> str:
-    return f"{APP_PREFIX}/{topic}"
+def app_id(topic: str, *, dead: bool = False) -> str:
+    return f"{APP_PREFIX}/{topic}" + ("/dead_letter" if dead else "")
 
 
 _B64 = "'^[A-Za-z0-9+/_-]+={0,2}$'"
@@ -108,6 +109,8 @@ class BatchWriter:
         self.path = spark_path(warehouse_table(settings, "stream", kind))
         self.dead_path = spark_path(dead_letter_table_uri(settings))
         self.app = app_id(topic)
+        self.version: int | None = None  # the table's version after this query's last write
+        self.dead_app = app_id(topic, dead=True)
 
     def __call__(self, frame: Any, batch_id: int) -> None:
         from pyspark.sql import functions as F
@@ -115,6 +118,7 @@ class BatchWriter:
         spark = frame.sparkSession
         view = f"pinpipe_raw_{self.kind}_{batch_id}"
         # bytes that are not UTF-8 are dead letters before any parsing (as on the Python path)
+        # persisted: the source is read once, whatever reads the batch afterwards
         utf8 = (
             frame.withColumn("value", F.col("value").cast("string"))
             .withColumn("valid", F.expr("is_valid_utf8(value)"))
@@ -139,12 +143,21 @@ class BatchWriter:
                 dead.select(F.lit(DEAD_LETTER_SOURCE).alias("source"), "*", F.current_timestamp().alias("time")),
                 DEAD_LETTER_SCHEMA,
             )
-            dead_count = dead.count()
+            dead_count = dead.count()  # also fills the cache of ``staged``, which the rows' write reads
             if dead_count:
-                self.tables.merge(dead, self.dead_path, DEAD_LETTER_KEY, update=False)
+                # A blind append (the three queries write dead_letter at once; a MERGE would conflict
+                # with the others' appends), idempotent per batch id like the rows.
+                (
+                    dead.write.format("delta")
+                    .mode("append")
+                    .option("txnAppId", self.dead_app)
+                    .option("txnVersion", batch_id)
+                    .save(self.dead_path)
+                )
             clean = conformed(spark.sql(clean_sql(SPARK, self.kind, f"{view}_staged")), CLEAN_SCHEMAS[self.kind])
             fresh = clean.join(spark.read.format("delta").load(self.path).select("ind"), "ind", "left_anti")
-            before = self.tables.version(self.path)
+            if self.version is None:
+                self.version = self.tables.version(self.path)
             (
                 fresh.write.format("delta")
                 .mode("append")
@@ -152,9 +165,12 @@ class BatchWriter:
                 .option("txnVersion", batch_id)
                 .save(self.path)
             )
-            # A replayed batch id is skipped by Delta: no new version, nothing written.
-            replayed = self.tables.version(self.path) == before
-            written = 0 if replayed else self.tables.last_metrics(self.path).get("numOutputRows", 0)
+            # A replayed batch id is skipped by Delta: no new version, nothing written. (This query is
+            # the table's only writer, so the version it saw last is the one before its write.)
+            version, metrics = self.tables.latest_commit(self.path)
+            replayed = version == self.version
+            self.version = version
+            written = 0 if replayed else metrics.get("numOutputRows", 0)
         finally:
             staged.unpersist()
             utf8.unpersist()
@@ -277,7 +293,10 @@ def run_spark_stream(
     if options.source == "kinesis":
         source(None, settings, TABLES[0], options)  # refused off Databricks before a session starts
     with spark_errors():
-        spark, owned = (session, False) if session is not None else spark_session(settings, app="pinpipe-stream")
+        needs = needs_of(settings, kafka=options.source == "kafka")
+        spark, owned = (
+            (session, False) if session is not None else spark_session(settings, app="pinpipe-stream", needs=needs)
+        )
         spark.conf.set("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
         summary = SparkStreamSummary()
         tables = DeltaSparkTables(spark)
@@ -287,6 +306,8 @@ def run_spark_stream(
             tables.ensure(spark_path(dead_letter_table_uri(settings)), DEAD_LETTER_SCHEMA)
             for kind in TABLES:
                 tables.ensure(spark_path(warehouse_table(settings, "stream", kind)), CLEAN_SCHEMAS[kind])
+            register_tables(spark, settings, [*(f"stream_{kind}" for kind in TABLES), "dead_letter"])
+            for kind in TABLES:
                 topic, records = source(spark, settings, kind, options)
                 writer = records.writeStream.foreachBatch(BatchWriter(kind, topic, settings, summary, tables)).option(
                     "checkpointLocation", f"{checkpoint_root}/{topic}"

@@ -10,9 +10,12 @@ and s3fs would (AWS_ENDPOINT_URL, AWS_ALLOW_HTTP, …), never from code.
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import tempfile
+import time
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -146,6 +149,15 @@ def _ind_bound(table: Any) -> tuple[bool, int | None]:
     return True, int(pc.max(actions.column("max.ind")).as_py())
 
 
+def upsert_bound(uri: str) -> tuple[bool, int | None]:
+    """(known, largest ``ind``) of the table at ``uri``: rows above it can only be appended.
+
+    ``(True, None)`` when there is no table or no row yet; not known when a file has no statistics.
+    """
+    table = open_table(uri)
+    return _ind_bound(table) if table is not None else (True, None)
+
+
 def merge_on_ind(uri: str, rows: Rows, schema: pa.Schema, metadata: Mapping[str, str] | None = None) -> None:
     """Upsert clean rows (one per ``ind``): reruns and later days leave one row per ``ind``.
 
@@ -156,8 +168,7 @@ def merge_on_ind(uri: str, rows: Rows, schema: pa.Schema, metadata: Mapping[str,
     file meanwhile, so memory stays bounded. Two commits then, append before merge: should the merge
     fail, a rerun merges everything again.
     """
-    table = open_table(uri)
-    known, bound = _ind_bound(table) if table is not None else (True, None)
+    known, bound = upsert_bound(uri)
     if not known:
         merge_rows(uri, rows, schema, ("ind",), update=True, metadata=metadata)
         return
@@ -196,6 +207,79 @@ def _append(uri: str, data: pa.RecordBatchReader, metadata: Mapping[str, str] | 
     from deltalake import write_deltalake
 
     write_deltalake(uri, data, mode="append", storage_options=storage_options(uri), commit_properties=_commit(metadata))
+
+
+@dataclass(frozen=True, slots=True)
+class FileStats:
+    """A Parquet file an engine wrote into a table's folder, and what its Delta add action says of it.
+
+    ``columns`` holds the engine's statistics per top-level column as text (``min``, ``max``,
+    ``null_count``); only exact integer bounds and null counts reach the log (enough for pinpipe's
+    ``ind`` bound and any reader's pruning; a reader never needs more).
+    """
+
+    path: str  # relative to the table's root
+    size: int
+    rows: int
+    columns: Mapping[str, Mapping[str, str]]
+
+
+def _delta_stats(file: FileStats, schema: pa.Schema) -> str:
+    """The add action's ``stats`` JSON: row count, null counts, exact bounds of integer columns."""
+    minimum: dict[str, int] = {}
+    maximum: dict[str, int] = {}
+    nulls: dict[str, int] = {}
+    for field in schema:
+        stats = file.columns.get(field.name, {})
+        if "null_count" in stats:
+            nulls[field.name] = int(stats["null_count"])
+        exact = stats.get("min_is_exact", "true") == "true" and stats.get("max_is_exact", "true") == "true"
+        if pa.types.is_integer(field.type) and exact and "min" in stats and "max" in stats:
+            minimum[field.name], maximum[field.name] = int(stats["min"]), int(stats["max"])
+    return json.dumps({"numRecords": file.rows, "minValues": minimum, "maxValues": maximum, "nullCount": nulls})
+
+
+def add_files(
+    uri: str, files: Sequence[FileStats], schema: pa.Schema, metadata: Mapping[str, str] | None = None
+) -> None:
+    """Commit Parquet files already written into the table's folder as one append (creating the table).
+
+    What lets an engine with a parallel Parquet writer of its own (DuckDB) skip Arrow and delta-rs's
+    encoding; the table is the same Delta table either way.
+    """
+    from deltalake import Schema
+    from deltalake.transaction import AddAction, create_table_with_add_actions
+
+    now = int(time.time() * 1000)
+    actions = [AddAction(f.path, f.size, {}, now, True, _delta_stats(f, schema)) for f in files]
+    table = open_table(uri)
+    if table is None:
+        create_table_with_add_actions(
+            uri,
+            Schema.from_arrow(schema),
+            actions,
+            mode="append",
+            storage_options=storage_options(uri),
+            commit_properties=_commit(metadata),
+        )
+        return
+    table.create_write_transaction(
+        actions, mode="append", schema=Schema.from_arrow(schema), commit_properties=_commit(metadata)
+    )
+
+
+def parquet_files(table: Any) -> list[str] | None:
+    """The local paths of the table's data files, when reading them as plain Parquet reads the table.
+
+    That holds for reader protocol 1 (no column mapping, no deletion vectors) without partition
+    columns: what pinpipe's engines write. ``None`` otherwise: read through delta-rs then.
+    """
+    if table.protocol().min_reader_version > 1 or table.metadata().partition_columns:
+        return None
+    paths = [table_location(uri) if uri.startswith("file://") else uri for uri in table.file_uris()]
+    if any("://" in path for path in paths):
+        return None
+    return paths
 
 
 def add_dead_letters(uri: str, rows: pa.Table, metadata: Mapping[str, str] | None = None) -> None:

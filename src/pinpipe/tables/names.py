@@ -35,3 +35,11 @@ def named_tables(settings: Settings) -> dict[str, NamedTable]:
     tables.append(NamedTable("dead_letter", dead_letter_table_uri(settings), f"{BATCH_WRITER} or {STREAM_WRITER}"))
     tables += [NamedTable(name, insight_table(settings, name), BATCH_WRITER) for name in INSIGHTS]
     return {table.name: table for table in tables}
+
+
+def catalog_name(settings: Settings, name: str) -> str:
+    """A table's name in a metastore (``PINPIPE_CATALOG``): the seed's ``<prefix>_pin_table`` for the
+    stream tables, as its Databricks notebooks named them; ``<prefix>_<name>`` for every other."""
+    if name.startswith("stream_"):
+        return f"{settings.prefix}_{name.removeprefix('stream_')}_table"
+    return f"{settings.prefix}_{name}"
