@@ -50,7 +50,7 @@ jars:
 	@python3 jvm/fetch.py --dir "$(JARS_DIR)"
 
 test: os-packages jars $(DEV_STAMP)
-	PINPIPE_JARS_DIR="$(JARS_DIR)" $(PYTEST)
+	PINPIPE_JARS_DIR="$(JARS_DIR)" $(PYTEST) --durations=40
 	$(MAKE) airflow-test
 
 # The Kafka chaos tests alone (they are also part of `test`).

@@ -96,8 +96,24 @@ def aws_env(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> str:
     return moto_server
 
 
+@pytest.fixture(scope="session", autouse=True)
+def spark_defaults(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """SPARK_CONF_DIR for every Spark application of the run, in process or a child's: the JVM options
+    of short jobs (tests.support.spark.TEST_DEFAULTS)."""
+    from tests.support.spark import write_spark_defaults
+
+    conf_dir = write_spark_defaults(tmp_path_factory.mktemp("spark-conf"), {})
+    previous = os.environ.get("SPARK_CONF_DIR")
+    os.environ["SPARK_CONF_DIR"] = str(conf_dir)
+    yield conf_dir
+    if previous is None:
+        os.environ.pop("SPARK_CONF_DIR", None)
+    else:
+        os.environ["SPARK_CONF_DIR"] = previous
+
+
 @pytest.fixture(scope="session")
-def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+def spark(tmp_path_factory: pytest.TempPathFactory, spark_defaults: Path) -> Iterator[object]:
     """One local Spark session for the whole run (a session costs 7-11 s to start), built by pinpipe
     itself: the connector jars of the jar cache, Delta, S3A from the AWS environment of the moment."""
     try:

@@ -4,8 +4,7 @@ machine runs it: `pinpipe batch run --engine spark --spark-master spark://…`.
 The drivers run with ``spark.driver.maxResultSize=16m`` (the cluster's spark-defaults.conf): a batch of
 200k events whose clean rows were collected to the driver failed at 52.5 MiB, so a batch that passes
 and writes the same insights as DuckDB did its work on the executors. A control shows the limit bites.
-The same cluster reads and writes an ``s3://`` lake and warehouse through S3A (moto), configured from
-the AWS environment alone.
+(S3 through S3A is tested with the embedded metastore, tests/integration/test_spark_metastore.py.)
 """
 
 from __future__ import annotations
@@ -22,7 +21,6 @@ import pytest
 from pinpipe.insights import INSIGHTS
 from pinpipe.settings import TABLES, Settings
 from pinpipe.tables import batch_table, insight_table, read_table
-from tests.batch.lakegen import write_random_lake
 from tests.integration.stream_flow import PINPIPE
 from tests.support.spark import SparkCluster, running_cluster
 
@@ -100,21 +98,3 @@ def test_a_200k_event_batch_runs_on_the_executors_and_equals_duckdb(
         env=cluster.driver_env(), capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert control.stdout.strip().splitlines()[-1:] == ["True"], control.stderr[-2000:]
-
-
-def test_an_s3_lake_and_warehouse_through_s3a(cluster: SparkCluster, home: Path, aws_env: str) -> None:
-    """S3A from the AWS environment boto3 uses (endpoint, keys, region); nothing S3A-specific is set.
-    The reference is DuckDB on the same lake as local files (DuckDB on S3 has its own tests)."""
-    import boto3
-    import s3fs
-
-    boto3.client("s3").create_bucket(Bucket="cluster-lake")
-    write_random_lake(home / "local-lake", "pinterest", 400, seed=5)
-    s3fs.S3FileSystem().put(str(home / "local-lake") + "/", "cluster-lake/lake/", recursive=True)
-    env = cluster.driver_env(PINPIPE_HOME=str(home))
-    batch({**env, "PINPIPE_LAKE_URL": str(home / "local-lake"), "PINPIPE_WAREHOUSE_URL": str(home / "wh-duckdb")})
-    on_s3 = {**env, "PINPIPE_LAKE_URL": "s3://cluster-lake/lake", "PINPIPE_WAREHOUSE_URL": "s3://cluster-lake/wh"}
-    done = batch(on_s3, "--engine", "spark", "--spark-master", cluster.master_url)
-    assert "in s3://cluster-lake/lake (spark)" in done.stderr
-    same_tables(Settings(home=home, warehouse_url=str(home / "wh-duckdb")),
-                Settings(home=home, warehouse_url="s3://cluster-lake/wh"))  # fmt: skip

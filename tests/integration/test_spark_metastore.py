@@ -1,9 +1,10 @@
 """Tables by name in Spark's Hive metastore (``PINPIPE_CATALOG``): one Spark application writes and
 registers the tables, another — a separate process — finds them by name and reads the same rows.
 
-Twice: on the embedded metastore (Derby, which pyspark ships; it lives in ``$PINPIPE_HOME/metastore``),
-and on a shared one on the PostgreSQL the tests start, configured the way Spark users configure a
-metastore (``spark-defaults.conf``), where the reader runs from another home altogether.
+Twice: on the embedded metastore (Derby, which pyspark ships; it lives in ``$PINPIPE_HOME/metastore``)
+with the lake and warehouse on S3 through S3A (moto), configured from the AWS environment alone; and on
+a shared one on the PostgreSQL the tests start, configured the way Spark users configure a metastore
+(``spark-defaults.conf``), where the reader runs from another home altogether.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from pinpipe.batch import run_batch
 from pinpipe.insights import INSIGHTS
 from pinpipe.jvm import jar_paths
 from pinpipe.settings import TABLES, Settings
@@ -27,7 +29,9 @@ from pinpipe.tables.names import catalog_name, named_tables
 from tests import services
 from tests.batch.lakegen import write_random_lake
 from tests.integration.stream_flow import PINPIPE
-from tests.support.metastore import create_metastore_schema, spark_defaults
+from tests.support.metastore import create_metastore_schema, shared_metastore_defaults
+from tests.support.spark import write_spark_defaults
+from tests.support.warehouse import batch_snapshot
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow, pytest.mark.timeout(600)]
 
@@ -38,7 +42,9 @@ READER = """
 import json, sys
 from pinpipe.settings import get_settings
 from pinpipe.spark import spark_session
-spark, _ = spark_session(get_settings(), "local[1]", needs=frozenset(["metastore"]))
+from pinpipe.spark.session import needs_of
+settings = get_settings()
+spark, _ = spark_session(settings, "local[1]", needs=needs_of(settings))
 namespace, names = sys.argv[1], sys.argv[2].split(",")
 listed = sorted(t.name for t in spark.catalog.listTables(namespace))
 counts = dict((n, spark.table(namespace + "." + n).count()) for n in names)
@@ -69,15 +75,30 @@ def rows_at(settings: Settings, name: str) -> int:
     return table.num_rows
 
 
-def test_the_embedded_metastore_knows_the_batch_tables_by_name(home: Path) -> None:
-    write_random_lake(home / "lake", "pinterest", 300, seed=31)
-    env = env_for(home)
-    run([PINPIPE, "batch", "run", "--all", "--engine", "spark", "--spark-master", "local[2]"], env)
-    settings = Settings(home=home, catalog=NAMESPACE)
+@pytest.mark.services
+def test_the_embedded_metastore_knows_the_batch_tables_of_an_s3_warehouse_by_name(home: Path, aws_env: str) -> None:
+    """S3A from the AWS environment boto3 uses (endpoint, keys, region); nothing S3A-specific is set.
+    The reference is DuckDB on the same lake as local files (DuckDB on S3 has its own tests)."""
+    import boto3
+    import s3fs
+
+    boto3.client("s3").create_bucket(Bucket="metastore-lake")
+    write_random_lake(home / "local-lake", "pinterest", 300, seed=31)
+    s3fs.S3FileSystem().put(str(home / "local-lake") + "/", "metastore-lake/lake/", recursive=True)
+    reference = Settings(home=home, lake_url=str(home / "local-lake"), warehouse_url=str(home / "wh-duckdb"))
+    run_batch(reference, None, "duckdb", progress=lambda _: None)
+    env = env_for(home, PINPIPE_LAKE_URL="s3://metastore-lake/lake", PINPIPE_WAREHOUSE_URL="s3://metastore-lake/wh")
+    done = run([PINPIPE, "batch", "run", "--all", "--engine", "spark", "--spark-master", "local[2]"], env)
+    assert "in s3://metastore-lake/lake (spark)" in done.stderr
+    on_s3 = Settings(home=home, catalog=NAMESPACE, warehouse_url="s3://metastore-lake/wh")
+    expected, got = batch_snapshot(reference), batch_snapshot(on_s3)
+    for name, table in expected.items():
+        assert got[name].equals(table), name
+
     names = [f"batch_{k}" for k in TABLES] + ["dead_letter", *INSIGHTS]
-    seen = read_by_name(env, [catalog_name(settings, n) for n in names])
-    assert seen["listed"] == sorted(catalog_name(settings, n) for n in names)
-    assert seen["counts"] == {catalog_name(settings, n): rows_at(settings, n) for n in names}
+    seen = read_by_name(env, [catalog_name(on_s3, n) for n in names])
+    assert seen["listed"] == sorted(catalog_name(on_s3, n) for n in names)
+    assert seen["counts"] == {catalog_name(on_s3, n): rows_at(on_s3, n) for n in names}
     assert (home / "metastore" / "metastore_db").is_dir()  # in PINPIPE_HOME, not the working folder
 
 
@@ -92,9 +113,7 @@ def test_a_shared_metastore_on_postgresql_serves_another_application(
     jdbc_url = f"jdbc:postgresql://127.0.0.1:{postgres_server.port}/{database}"
     driver = next(p for p in jar_paths(JAR_SET, Settings().jars_dir) if p.name.startswith("postgresql-"))
     create_metastore_schema(tmp_path, jdbc_url, "postgres", driver)
-    conf_dir = tmp_path / "spark-conf"
-    conf_dir.mkdir()
-    (conf_dir / "spark-defaults.conf").write_text(spark_defaults(jdbc_url, "postgres"))
+    conf_dir = write_spark_defaults(tmp_path / "spark-conf", shared_metastore_defaults(jdbc_url, "postgres"))
     writer_home, reader_home = tmp_path / "writer", tmp_path / "reader"
     write_random_lake(writer_home / "lake", "pinterest", 300, seed=32)
     writer = env_for(writer_home, SPARK_CONF_DIR=str(conf_dir))

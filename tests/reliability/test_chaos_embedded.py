@@ -132,6 +132,11 @@ def test_sigkill_gateway_sink_and_stream_job_at_seeded_moments(home: Path, tmp_p
                 kill_stream(rng, job, home)
             kills[target] += 1
             spent[target] += time.monotonic() - began
+        # A job restarted last may still be importing, before its SIGTERM handler is up: the graceful
+        # stop below is asked of a running job (one more commit while the loads still send).
+        settled = delta_commits(home)
+        wait_until(lambda: delta_commits(home) > settled or not job.alive(), timeout=120,
+                   what="the stream job's next commit")  # fmt: skip
     finally:
         for load in loads:
             load.finish()

@@ -41,11 +41,11 @@ def create_metastore_schema(folder: Path, jdbc_url: str, user: str, jdbc_driver_
         raise RuntimeError(f"creating the Hive metastore schema failed:\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
 
 
-def spark_defaults(jdbc_url: str, user: str) -> str:
+def shared_metastore_defaults(jdbc_url: str, user: str) -> dict[str, str]:
     """What a Spark user puts in spark-defaults.conf for a shared metastore on PostgreSQL."""
-    return (
-        f"spark.hadoop.javax.jdo.option.ConnectionURL {jdbc_url}\n"
-        "spark.hadoop.javax.jdo.option.ConnectionDriverName org.postgresql.Driver\n"
-        f"spark.hadoop.javax.jdo.option.ConnectionUserName {user}\n"
-        "spark.hadoop.hive.metastore.schema.verification false\n"
-    )
+    return {
+        "spark.hadoop.javax.jdo.option.ConnectionURL": jdbc_url,
+        "spark.hadoop.javax.jdo.option.ConnectionDriverName": "org.postgresql.Driver",
+        "spark.hadoop.javax.jdo.option.ConnectionUserName": user,
+        "spark.hadoop.hive.metastore.schema.verification": "false",
+    }
