@@ -114,3 +114,31 @@ def test_a_live_writers_temp_is_kept(tmp_path: Path) -> None:
     mine.write_bytes(b"in flight")
     LocalLake(lake.as_uri())
     assert mine.exists()
+
+
+def test_a_write_that_fills_the_disk_leaves_no_temps(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A full disk fails some of a write's parallel stages: the temps of the stages that succeeded go too
+    (a sink that stopped on "No space left on device" had left 48 of them, most of the disk)."""
+    import errno
+
+    from pinpipe.errors import BackendUnavailableError
+
+    lake = tmp_path / "lake"
+    store = LocalLake(lake.as_uri())
+    stage = LocalLake._stage
+    calls = 0
+
+    def third_fills_the_disk(self: LocalLake, data: bytes) -> Path:
+        nonlocal calls
+        calls += 1
+        if calls == 3:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return stage(self, data)
+
+    monkeypatch.setattr(LocalLake, "_stage", third_fills_the_disk)
+    objects = {f"topics/t/partition=0/t+0+{i:010d}.json": b'{"a": 1}\n' * 100 for i in range(8)}
+    with pytest.raises(BackendUnavailableError, match="No space left on device"):
+        store.write(objects)
+    assert calls == 8  # every stage ran, and each one that wrote a temp had it removed
+    assert list((lake / TMP_DIR).iterdir()) == []
+    assert list((lake / "topics").rglob("*.json")) == []  # nothing published: the stage failed first

@@ -91,7 +91,17 @@ class LocalLake:
             if len(items) == 1:
                 staged = [self._stage(items[0][1])]
             else:
-                staged = list(self._stager().map(self._stage, [data for _, data in items]))
+                # every stage is waited for, so the temps of those that succeeded are known and removed
+                # below when another fails (a full disk fails some of them, not all)
+                futures = [self._stager().submit(self._stage, data) for _, data in items]
+                failure: OSError | None = None
+                for future in futures:
+                    try:
+                        staged.append(future.result())
+                    except OSError as exc:
+                        failure = failure or exc
+                if failure is not None:
+                    raise failure
             for (target, _), tmp in zip(items, staged, strict=True):
                 os.replace(tmp, target)
             for folder in dict.fromkeys(target.parent for target, _ in items):

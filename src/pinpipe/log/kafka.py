@@ -140,6 +140,7 @@ METADATA_TIMEOUT_S = 10.0
 DEFAULT_SESSION_TIMEOUT_MS = 45_000
 DEFAULT_MAX_POLL_INTERVAL_MS = 300_000
 # How long create/delete wait for the broker's metadata to show the change.
+METADATA_AGREEMENT = 4  # consecutive metadata reads that must show a topic change
 TOPIC_CHANGE_TIMEOUT_S = 30.0
 
 
@@ -332,9 +333,17 @@ class KafkaLog(Closing):
 
     def _await_metadata(self, done: Any, what: str) -> None:
         """Topic changes reach every broker's metadata a little later: wait, bounded, so a produce
-        right after ``create_topic`` does not meet 'unknown topic'."""
+        right after ``create_topic`` does not meet 'unknown topic'.
+
+        Each metadata read may be answered by another broker, and on a cluster one broker can show the
+        change before the others replay it: the change counts once :data:`METADATA_AGREEMENT` reads in
+        a row (0.05 s apart) show it."""
         deadline = time.monotonic() + TOPIC_CHANGE_TIMEOUT_S
-        while not done(self.topics()):
+        agreed = 0
+        while agreed < METADATA_AGREEMENT:
+            agreed = agreed + 1 if done(self.topics()) else 0
+            if agreed == METADATA_AGREEMENT:
+                break
             if time.monotonic() > deadline:
                 raise BackendUnavailableError(f"Kafka at {self.url}: timed out waiting for {what}", retry_after=1.0)
             time.sleep(0.05)
