@@ -340,10 +340,7 @@ class KafkaLog(Closing):
         a row (0.05 s apart) show it."""
         deadline = time.monotonic() + TOPIC_CHANGE_TIMEOUT_S
         agreed = 0
-        while agreed < METADATA_AGREEMENT:
-            agreed = agreed + 1 if done(self.topics()) else 0
-            if agreed == METADATA_AGREEMENT:
-                break
+        while (agreed := agreed + 1 if done(self.topics()) else 0) < METADATA_AGREEMENT:
             if time.monotonic() > deadline:
                 raise BackendUnavailableError(f"Kafka at {self.url}: timed out waiting for {what}", retry_after=1.0)
             time.sleep(0.05)

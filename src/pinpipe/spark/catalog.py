@@ -35,7 +35,7 @@ def register_tables(spark: Any, settings: Settings, names: Iterable[str]) -> lis
         location = spark_path(known[name].location)
         if not jvm.io.delta.tables.DeltaTable.isDeltaTable(spark._jsparkSession, location):
             continue
-        qualified = f"{_quoted(namespace)}.`{catalog_name(settings, name)}`"
-        spark.sql(f"CREATE TABLE IF NOT EXISTS {qualified} USING DELTA LOCATION '{location}'")
-        registered.append(f"{namespace}.{catalog_name(settings, name)}")
+        table = catalog_name(settings, name)
+        spark.sql(f"CREATE TABLE IF NOT EXISTS {_quoted(namespace)}.`{table}` USING DELTA LOCATION '{location}'")
+        registered.append(f"{namespace}.{table}")
     return registered

@@ -35,8 +35,6 @@ CONNECTOR_JARS: dict[str, tuple[str, ...]] = {
     "metastore": ("postgresql-",),  # a Hive metastore on PostgreSQL (PINPIPE_CATALOG)
 }
 
-# Tables any Delta reader can read and write: delta-rs 1.6 (the embedded path, `pinpipe sql`) cannot
-# read deletion vectors or v2 checkpoints, nor write row tracking; Databricks turns them on by default.
 # The SQL settings the shared cleaning and insights rely on, set on every session (an active one too):
 # UTC timestamps, and a record's repeated JSON key read as its last value (from_json to a MAP raises on
 # a repeated key under Spark's default EXCEPTION policy) — the one rule of every engine.
@@ -44,6 +42,8 @@ SQL_RUNTIME = {
     "spark.sql.session.timeZone": "UTC",
     "spark.sql.mapKeyDedupPolicy": "LAST_WIN",
 }
+# Tables any Delta reader can read and write: delta-rs 1.6 (the embedded path, `pinpipe sql`) cannot
+# read deletion vectors or v2 checkpoints, nor write row tracking; Databricks turns them on by default.
 DELTA_TABLE_DEFAULTS = {
     "spark.databricks.delta.properties.defaults.enableDeletionVectors": "false",
     "spark.databricks.delta.properties.defaults.minReaderVersion": "1",
