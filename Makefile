@@ -23,7 +23,7 @@ help:
 	@echo "make test-chaos the Kafka chaos tests alone"
 	@echo "make airflow-test  the DAGs under real Airflow 3, in its own .venv-airflow"
 	@echo "make bench      run bench/ and refresh docs/PERFORMANCE.md"
-	@echo "make lint       ruff check + format check"
+	@echo "make lint       ruff check + format check, mypy, the dead-code check (vulture)"
 
 # Installs compile bytecode up front: where PYTHONDONTWRITEBYTECODE is set (CI machines, containers)
 # Python would otherwise recompile every module of every process it starts — measured: `pinpipe
@@ -55,6 +55,7 @@ jars:
 	@python3 jvm/fetch.py --dir "$(JARS_DIR)"
 
 test: os-packages jars $(DEV_STAMP)
+	$(MAKE) lint
 	PINPIPE_JARS_DIR="$(JARS_DIR)" $(PYTEST) --durations=40
 	$(MAKE) airflow-test
 
@@ -81,6 +82,8 @@ bench: $(DEV_STAMP)
 lint: $(DEV_STAMP)
 	$(VENV)/bin/ruff check src tests bench dags
 	$(VENV)/bin/ruff format --check src tests bench dags
+	$(VENV)/bin/mypy
+	$(VENV)/bin/vulture
 
 format: $(DEV_STAMP)
 	$(VENV)/bin/ruff check --fix src tests bench dags

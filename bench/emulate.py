@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -27,6 +26,8 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from tests.support.gateway import Gateway
 
 from bench._common import Metric, Result, at_least, peak_rss_mb
 
@@ -40,36 +41,6 @@ def cpu_seconds(pid: int) -> float:
     """User + system CPU of a running process, from /proc."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def start_gateway(home: Path, port: int) -> subprocess.Popen[bytes]:
-    import httpx
-
-    env = {**os.environ, "PINPIPE_HOME": str(home)}
-    pinpipe = str(Path(sys.executable).with_name("pinpipe"))
-    log = open(home / "gateway.log", "wb")  # noqa: SIM115 - lives as long as the gateway
-    proc = subprocess.Popen(
-        [pinpipe, "api", "--port", str(port), "--log-level", "warning"], env=env, stdout=log, stderr=log
-    )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"gateway exited: {(home / 'gateway.log').read_text()[-2000:]}")
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
-                return proc
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    raise TimeoutError("gateway did not become healthy in 60 s")
 
 
 def naive_events_per_s(source_url: str, api: str, events: int) -> float:
@@ -136,9 +107,8 @@ def main() -> int:
         engine = open_engine(source_url)
         populate(engine, rows=args.events, seed=7)
         engine.dispose()
-        port = free_port()
-        api = f"http://127.0.0.1:{port}"
-        gateway = start_gateway(home, port)
+        gateway = Gateway(home).start()
+        api = gateway.url
         try:
             gw_cpu = cpu_seconds(gateway.pid)
             batch, emu_cpu = emulate("batch", source_url, api, args.batch_size, args.concurrency)
@@ -153,8 +123,7 @@ def main() -> int:
             stream, _ = emulate("stream", source_url, api, args.batch_size, args.concurrency)
             naive = naive_events_per_s(source_url, api, NAIVE_EVENTS)
         finally:
-            gateway.terminate()
-            gateway.wait(timeout=30)
+            gateway.stop(timeout=30)
 
     target, passed = at_least(batch.events_per_s, TARGET_EVENTS)
     result.add(

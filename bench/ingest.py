@@ -22,6 +22,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from tests.support.gateway import Gateway
+from tests.support.processes import PINPIPE
+
 from bench._common import Metric, Result, at_least, at_most
 from pinpipe.source.generator import CANONICAL_PIN as PIN_ROW
 
@@ -35,14 +38,6 @@ f:close()
 wrk.method = "{method}"
 wrk.headers["Content-Type"] = "{content_type}"
 """
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def wrk(url: str, work: Path, name: str, method: str, content_type: str, body: bytes) -> tuple[float, int, int]:
@@ -110,31 +105,17 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="pinpipe-bench-ingest-"))
     home = work / "home"
     env = {k: v for k, v in os.environ.items() if not k.startswith("PINPIPE_")}
-    env["PINPIPE_HOME"] = str(home)
-    port = free_port()
-    exe = Path(sys.executable).with_name("pinpipe")
-    cmd = [str(exe)] if exe.exists() else [sys.executable, "-c", "from pinpipe.cli import run; run()"]
-    gateway = subprocess.Popen(
-        [*cmd, "api", "--port", str(port), "--log-level", "warning"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=open(work / "gateway.log", "wb"),  # noqa: SIM115 - lives as long as the gateway
-    )
-    base = f"http://127.0.0.1:{port}"
+    cmd = [PINPIPE] if Path(PINPIPE).exists() else [sys.executable, "-c", "from pinpipe.cli import run; run()"]
+    gateway = Gateway(home, base_env=env, log_path=work / "gateway.log", command=cmd)
+    base = gateway.url
     try:
         import httpx
 
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if gateway.poll() is not None or time.monotonic() > deadline:
-                print((work / "gateway.log").read_text()[-2000:], file=sys.stderr)
-                return 1
-            time.sleep(0.1)
+        try:
+            gateway.start()
+        except (RuntimeError, TimeoutError):
+            print(gateway.tail(), file=sys.stderr)
+            return 1
 
         rows = [{**PIN_ROW, "index": i} for i in range(BATCH)]
         kafka = "application/vnd.kafka.json.v2+json"
@@ -152,8 +133,7 @@ def main() -> int:
         rss = peak_rss_mb_of(gateway.pid)
         stored = httpx.get(f"{base}/metrics", timeout=10).text
     finally:
-        gateway.terminate()
-        gateway.wait(timeout=60)
+        gateway.stop(timeout=60)
 
     from pinpipe.log import open_log
 

@@ -28,36 +28,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from tests.support.gateway import Gateway
+from tests.support.processes import PINPIPE
+
 from bench._common import Metric, Result, at_least, at_most, peak_rss_mb
 
-PINPIPE = str(Path(sys.executable).with_name("pinpipe"))
 LATENCY_TARGET_MS = 2000.0
 THROUGHPUT_TARGET = 20_000.0
 BASELINE = "Spark Structured Streaming micro-batches, ~100 ms at best (published)"
 BASELINE_VALUE_MS = 100.0
-
-
-def start_gateway(env: dict[str, str], home: Path) -> tuple[subprocess.Popen[bytes], str]:
-    import httpx
-    from tests.services import free_port, wait_until
-
-    port = free_port()
-    out = open(home / "gateway.log", "wb")  # noqa: SIM115 - lives as long as the gateway
-    proc = subprocess.Popen(
-        [PINPIPE, "api", "--port", str(port), "--log-level", "warning"], stdout=out, stderr=subprocess.STDOUT, env=env
-    )
-    url = f"http://127.0.0.1:{port}"
-
-    def healthy() -> bool:
-        if proc.poll() is not None:
-            raise RuntimeError(f"pinpipe api exited: {(home / 'gateway.log').read_text()[-2000:]}")
-        try:
-            return httpx.get(f"{url}/health", timeout=1).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    wait_until(healthy, timeout=60, what="pinpipe api")
-    return proc, url
 
 
 def emulate(
@@ -107,7 +86,8 @@ def main(argv: list[str] | None = None) -> int:
         os.environ.update({"PINPIPE_HOME": str(home)})
         subprocess.run([PINPIPE, "source", "init", "--rows", str(args.rows), "--seed", "1"], env=env, check=True,
                        capture_output=True)  # fmt: skip
-        gateway, url = start_gateway(env, home)
+        gateway = Gateway(home, base_env=env).start()
+        url = gateway.url
         try:
             settings = get_settings(home=home)
             # Phase 1: latency at a fixed 1,000 events/s (3,000 records/s).
@@ -180,8 +160,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"{drain.batches:,} micro-batches of <= 50,000 records)"  # type: ignore[attr-defined]
             )
         finally:
-            gateway.terminate()
-            gateway.wait(timeout=30)
+            gateway.stop(timeout=30)
     path = result.write()
     for metric in result.metrics:
         verdict = "" if metric.passed is None else (" PASS" if metric.passed else " FAIL")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,6 +10,7 @@ import pytest
 
 from tests import services
 from tests.support import kafka as kafka_support
+from tests.support.gateway import Gateway, GatewayURL
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
@@ -138,12 +138,6 @@ def spark(tmp_path_factory: pytest.TempPathFactory, spark_defaults: Path) -> Ite
     session.stop()
 
 
-class GatewayURL(str):
-    """A running gateway's base URL (``http://127.0.0.1:PORT``) that also carries its process."""
-
-    proc: subprocess.Popen[bytes]
-
-
 @pytest.fixture
 def gateway(home: Path, tmp_path: Path) -> Iterator[GatewayURL]:
     """A real `pinpipe api` subprocess on 127.0.0.1 with this test's PINPIPE_HOME; yields its base URL.
@@ -151,30 +145,9 @@ def gateway(home: Path, tmp_path: Path) -> Iterator[GatewayURL]:
     The URL is a ``str`` with ``.proc`` (the Popen). Stopped with SIGTERM (graceful: requests in
     flight finish, the log is closed) on teardown; its output is in ``tmp_path/gateway.log``.
     """
-    import sys
-
-    import httpx
-
-    exe = Path(sys.executable).with_name("pinpipe")
-    port = services.free_port()
-    output = tmp_path / "gateway.log"
-    with open(output, "wb") as sink:
-        proc = subprocess.Popen(
-            [str(exe), "api", "--port", str(port), "--log-level", "warning"], stdout=sink, stderr=subprocess.STDOUT
-        )
-    url = GatewayURL(f"http://127.0.0.1:{port}")
-    url.proc = proc
-
-    def healthy() -> bool:
-        if proc.poll() is not None:
-            raise RuntimeError(f"pinpipe api exited with {proc.returncode}: {output.read_text()[-2000:]}")
-        try:
-            return httpx.get(f"{url}/health", timeout=1).status_code == 200
-        except httpx.HTTPError:
-            return False
-
+    server = Gateway(home, log_path=tmp_path / "gateway.log")
     try:
-        services.wait_until(healthy, timeout=60, what="pinpipe api")
-        yield url
+        server.start()
+        yield GatewayURL.of(server)
     finally:
-        services.stop(proc)
+        server.stop()

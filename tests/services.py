@@ -47,15 +47,6 @@ def wait_until(check: Callable[[], bool], *, timeout: float, what: str, interval
     raise TimeoutError(f"{what} not ready after {timeout:.0f}s")
 
 
-def wait_for(check: Callable[[], bool], *, timeout: float) -> bool:
-    """``wait_until`` as a boolean, for a cleanup path that must go on and report afterwards."""
-    try:
-        wait_until(check, timeout=timeout, what="")
-    except TimeoutError:
-        return False
-    return True
-
-
 def port_open(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.settimeout(0.2)

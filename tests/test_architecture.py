@@ -30,6 +30,8 @@ LAYERS: dict[str, str] = {
     "aws": "foundation",
     "display": "foundation",
     "jvm": "foundation",
+    "percentile": "foundation",
+    "process": "foundation",
     "settings": "foundation",
     "clean": "definitions",
     "insights": "definitions",
@@ -57,6 +59,8 @@ ALLOWED: dict[str, frozenset[str]] = {
     "aws": frozenset(),
     "display": frozenset(),
     "jvm": frozenset({"errors"}),
+    "percentile": frozenset(),
+    "process": frozenset({"errors"}),
     "settings": frozenset(
         {
             "errors",
@@ -78,15 +82,29 @@ ALLOWED: dict[str, frozenset[str]] = {
     "tables": frozenset({"clean", "insights", "settings"}),
     "spark": frozenset({"aws", "errors", "jvm", "settings", "tables"}),
     "engines": frozenset({"clean", "errors", "insights", "lake", "settings", "spark", "tables"}),
-    "emulate": frozenset({"errors", "settings", "source"}),
-    "sink": frozenset({"errors", "lake", "log", "settings"}),
-    "batch": frozenset({"engines", "insights", "settings", "tables"}),
-    "stream": frozenset({"clean", "engines", "errors", "log", "settings", "spark", "tables"}),
+    "emulate": frozenset({"errors", "percentile", "settings", "source"}),
+    "sink": frozenset({"errors", "lake", "log", "process", "settings"}),
+    "batch": frozenset({"engines", "insights", "lake", "settings", "tables"}),
+    "stream": frozenset(
+        {"clean", "engines", "errors", "lake", "log", "percentile", "process", "settings", "spark", "tables"}
+    ),
     "report": frozenset({"errors", "insights", "log", "settings", "tables"}),
     "sql": frozenset({"clean", "display", "errors", "settings", "tables"}),
     "api": frozenset({"errors", "log", "report", "settings", "stream"}),
     "demo": frozenset(
-        {"batch", "display", "emulate", "errors", "insights", "log", "report", "settings", "source", "stream"}
+        {
+            "batch",
+            "display",
+            "emulate",
+            "errors",
+            "insights",
+            "log",
+            "process",
+            "report",
+            "settings",
+            "source",
+            "stream",
+        }
     ),
     "cli": frozenset(
         {
@@ -96,6 +114,7 @@ ALLOWED: dict[str, frozenset[str]] = {
             "emulate",
             "errors",
             "insights",
+            "process",
             "report",
             "settings",
             "sink",

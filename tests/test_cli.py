@@ -1,4 +1,4 @@
-"""CLI behaviour: the verbs are listed, unbuilt verbs say so, errors are one line unless --debug."""
+"""CLI behaviour: the verbs are listed, errors are one line unless --debug."""
 
 from __future__ import annotations
 
@@ -6,16 +6,11 @@ import os
 import re
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import typer
-from typer.models import CommandInfo
 
-import pinpipe.cli as cli
 from pinpipe.cli import main
-from pinpipe.cli._common import not_built
 from pinpipe.errors import PinpipeError
 
 VERBS = ("demo", "source", "api", "emulate", "sink", "stream", "batch", "insights", "report", "sql", "config")
@@ -35,26 +30,6 @@ def test_source_help_lists_its_commands(capsys: pytest.CaptureFixture[str]):
     assert main(["source", "init", "--help"]) == 0
     out = capsys.readouterr().out
     assert all(option in out for option in ("--rows", "--seed", "--db", "--replace"))
-
-
-@pytest.fixture
-def unbuilt_verb(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """A verb whose part is not built yet, the way every such verb is wired (``not_built``)."""
-
-    def later(ctx: typer.Context) -> None:
-        not_built("later", 99)
-
-    monkeypatch.setattr(
-        cli.app, "registered_commands", [*cli.app.registered_commands, CommandInfo("later", callback=later)]
-    )
-    yield "later"
-
-
-def test_unbuilt_verb_says_so_in_one_line_and_exits_2(unbuilt_verb: str, capsys: pytest.CaptureFixture[str]):
-    assert main([unbuilt_verb]) == 2
-    captured = capsys.readouterr()
-    assert captured.out == ""
-    assert captured.err == "error: 'pinpipe later' is not built yet (tracked in issue 99)\n"
 
 
 def test_error_is_one_line_on_stderr(home: Path, capsys: pytest.CaptureFixture[str]):
@@ -81,6 +56,25 @@ def test_debug_shows_the_traceback_in_a_real_process(home: Path):
     assert plain.returncode == 1 and plain.stderr.count("\n") == 1 and "Traceback" not in plain.stderr
     assert debug.returncode == 1 and "Traceback (most recent call last)" in debug.stderr
     assert "PinpipeError: cannot read pin file 'none.jsonl'" in debug.stderr
+
+
+def test_python_m_pinpipe_sink_ends_like_pinpipe_sink_run(
+    home: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+):
+    """The sink's own entry point (it starts without the other verbs) goes through the same runner:
+    an unexpected error is one line there too, and --debug shows its traceback."""
+    from pinpipe.sink import command
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("log exploded")
+
+    monkeypatch.setattr(command, "open_log", broken)
+    for run in (command.main, lambda args: main(["sink", *args])):
+        assert run(["run", "--until-idle"]) == 1
+        captured = capsys.readouterr()
+        assert captured.err == "error: RuntimeError: log exploded (run with --debug for the traceback)\n"
+    with pytest.raises(RuntimeError, match="log exploded"):
+        command.main(["run", "--until-idle", "--debug"])
 
 
 def test_bad_option_value_is_one_line(home: Path, capsys: pytest.CaptureFixture[str]):

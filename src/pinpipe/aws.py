@@ -35,7 +35,7 @@ class AwsEnvironment:
 
     @property
     def allow_http(self) -> bool:
-        return bool(self.endpoint_url) and self.endpoint_url.startswith("http://")
+        return (self.endpoint_url or "").startswith("http://")
 
     def s3a_conf(self) -> dict[str, str]:
         """Hadoop S3A settings (``spark.hadoop.`` is added by the Spark session): ``s3://`` and

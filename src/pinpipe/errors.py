@@ -27,12 +27,6 @@ class ConfigError(PinpipeError):
     """Settings that cannot work: an unknown URL scheme, a bad value, a missing file."""
 
 
-class NotBuiltError(PinpipeError):
-    """A verb whose part is not built yet: said plainly, never pretended."""
-
-    exit_code = 2
-
-
 class MissingDependencyError(PinpipeError):
     """An optional extra is not installed; the message carries the exact install line."""
 

@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlsplit, urlunsplit
+from urllib.request import url2pathname
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
@@ -182,6 +183,16 @@ def as_url(location: str) -> str:
     if "://" in location:
         return location
     return Path(location).expanduser().resolve().as_uri()
+
+
+def local_path(url: str) -> str:
+    """``file://`` URLs become local paths (what deltalake, DuckDB and the filesystem take); other URLs stay.
+
+    The inverse of :func:`as_url`, kept beside it: the one place a ``file://`` URL is turned into a path.
+    """
+    if url.startswith("file://"):
+        return url2pathname(urlsplit(url).path)
+    return url
 
 
 def mask_url(url: str) -> str:

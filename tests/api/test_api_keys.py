@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -13,6 +12,7 @@ import pytest
 
 from pinpipe.cli.api import is_loopback
 from tests.api.conftest import AMZ_JSON, KAFKA_JSON
+from tests.support.processes import PINPIPE
 
 PROTECTED = [
     ("POST", "/topics/pinterest.pin", json.dumps({"records": [{"value": {"n": 1}}]}), KAFKA_JSON),
@@ -81,9 +81,8 @@ def test_loopback_detection(host: str, loopback: bool) -> None:
 
 
 def test_cli_refuses_a_public_bind_without_keys(home: Path) -> None:
-    exe = Path(sys.executable).with_name("pinpipe")
     result = subprocess.run(
-        [str(exe), "api", "--host", "0.0.0.0", "--port", "9"], capture_output=True, text=True, timeout=60
+        [PINPIPE, "api", "--host", "0.0.0.0", "--port", "9"], capture_output=True, text=True, timeout=60
     )
     assert result.returncode != 0
     assert "refusing to serve on '0.0.0.0' without API keys" in result.stderr

@@ -17,8 +17,8 @@ from pinpipe.api.deps import get_log, get_stream_log
 from pinpipe.log.base import Appended, OutRecord
 from pinpipe.log.embedded import EmbeddedLog
 from tests.api.conftest import AMZ_JSON, KAFKA_JSON, serve
-from tests.conftest import GatewayURL
 from tests.services import wait_until
+from tests.support.gateway import GatewayURL
 
 TOPIC = "pinterest.pin"
 STREAM = "streaming-pinterest-pin"
@@ -44,6 +44,7 @@ class RecordingLog:
     def __init__(self, log: EmbeddedLog) -> None:
         self.log = log
         self.url = log.url
+        self.capabilities = log.capabilities
         self.calls: list[str] = []
 
     def append(self, topic: str, records: Sequence[OutRecord]) -> list[Appended]:

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import signal
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 
 import httpx
 import pytest
 import requests
 
-from pinpipe.log import TopicPartition
+from pinpipe.api.appending import append
+from pinpipe.log import Appended, OutRecord, TopicPartition, capabilities_of
 from pinpipe.log.embedded import EmbeddedLog
 from pinpipe.settings import Settings, get_settings
 from pinpipe.source.generator import CANONICAL_GEO, CANONICAL_PIN
@@ -124,6 +127,41 @@ def test_concurrent_producers_get_unique_offsets_that_read_back(client: httpx.Cl
     assert sorted(acked) == [(0, i) for i in range(160)]
     stored = read_back(log, "pinterest.pin")
     assert {pos: json.loads(v)["n"] for pos, v in stored.items()} == acked
+
+
+class BlockingOnly:
+    """The embedded log declared as Kafka declares itself: ``append`` only, whatever else it has."""
+
+    url = "test:"
+    capabilities = capabilities_of("kafka://127.0.0.1:9092")
+
+    def __init__(self, log: EmbeddedLog) -> None:
+        self.log = log
+        self.threads: list[threading.Thread] = []
+
+    def append(self, topic: str, records: Sequence[OutRecord]) -> list[Appended]:
+        self.threads.append(threading.current_thread())
+        return self.log.append(topic, records)
+
+    def submit(self, topic: str, records: Sequence[OutRecord]) -> None:
+        raise AssertionError("the capabilities say there is no submit")
+
+
+def test_appends_are_awaited_on_the_loop_only_where_the_log_can_submit(
+    log: EmbeddedLog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The capability decides, not the attribute: a log without it blocks a threadpool thread."""
+    log.create_topic("pinterest.pin")
+    blocking = BlockingOnly(log)
+    done = asyncio.run(append(blocking, "pinterest.pin", [OutRecord(b"1")]))  # type: ignore[arg-type]  # a stand-in
+    assert [a.offset for a in done] == [0]
+    assert blocking.threads and blocking.threads[0] is not threading.main_thread()
+
+    def no_blocking_append(topic: str, records: Sequence[OutRecord]) -> list[Appended]:
+        raise AssertionError("a log that can submit is awaited, not appended to in a thread")
+
+    monkeypatch.setattr(log, "append", no_blocking_append)
+    assert [a.offset for a in asyncio.run(append(log, "pinterest.pin", [OutRecord(b"2")]))] == [1]
 
 
 @pytest.mark.services

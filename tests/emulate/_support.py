@@ -193,7 +193,6 @@ class FakeClock:
 
     def __init__(self) -> None:
         self.now = 0.0
-        self.slept = 0.0
 
     def __call__(self) -> float:
         return self.now
@@ -202,5 +201,4 @@ class FakeClock:
         import asyncio
 
         self.now += seconds
-        self.slept += seconds
         await asyncio.sleep(0)

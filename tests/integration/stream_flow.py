@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import time
 import uuid
-from pathlib import Path
 
 import orjson
 from deltalake import DeltaTable
@@ -15,8 +13,8 @@ from deltalake import DeltaTable
 from pinpipe.clean.schema import RAW_FIELDS
 from pinpipe.log import Record, TopicPartition, open_log
 from pinpipe.settings import TABLES, Settings, get_settings
+from tests.support.processes import PINPIPE
 
-PINPIPE = str(Path(sys.executable).with_name("pinpipe"))
 READ_DEADLINE_S = 60.0
 
 

@@ -17,8 +17,8 @@ import pytest
 
 from pinpipe.cli import main
 from tests import services
-from tests.conftest import GatewayURL
 from tests.report.dataset import DEAD_LETTERS, expected_bars, hand_checked_warehouse
+from tests.support.gateway import GatewayURL
 
 pytestmark = pytest.mark.services
 

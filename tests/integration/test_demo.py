@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -29,8 +28,8 @@ from pinpipe.settings import TABLES, get_settings
 from pinpipe.stream.decode import decode_row
 from pinpipe.tables import read_table, warehouse_table
 from tests import services
+from tests.support.processes import PINPIPE, descendants
 
-PINPIPE = str(Path(sys.executable).with_name("pinpipe"))
 DEMO_TIMEOUT_S = 170
 
 
@@ -149,7 +148,7 @@ def test_demo_serve_starts_fresh_and_ctrl_c_stops_the_whole_tree(home: Path, tmp
         insights = httpx.get(f"http://127.0.0.1:{port}/api/insights", timeout=10).json()
         assert [c["name"] for c in insights["charts"]] == list(INSIGHTS)
         assert insights["run"]["events_per_route"] == 50
-        children = psutil.Process(proc.pid).children(recursive=True)
+        children = descendants(proc.pid)
         assert len(children) >= 3  # gateway, sink, stream job
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=60) == 0

@@ -7,10 +7,6 @@ read back through ``pinpipe.log`` and compared with the source database, record 
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -19,7 +15,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
 import orjson
 import pytest
 from sqlalchemy import select
@@ -31,55 +26,11 @@ from pinpipe.source.db import open_engine
 from pinpipe.source.fill import populate
 from pinpipe.source.schema import KEYS
 from pinpipe.source.schema import TABLES as SOURCE_TABLES
-from tests import services
+from tests.support.gateway import Gateway
 
 pytestmark = pytest.mark.services
 
-PINPIPE = str(Path(sys.executable).with_name("pinpipe"))
 READ_DEADLINE_S = 90.0
-
-
-class Gateway:
-    """``pinpipe api`` as a subprocess that a test may SIGKILL and start again on the same port."""
-
-    def __init__(self, home: Path, env: dict[str, str]) -> None:
-        self.port = services.free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.env = {**os.environ, **env, "PINPIPE_HOME": str(home)}
-        self.log_path = home / "gateway.log"
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.starts = 0
-
-    def start(self) -> None:
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(
-                [PINPIPE, "api", "--port", str(self.port), "--log-level", "warning"],
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        self.starts += 1
-        services.wait_until(self._healthy, timeout=60, what=f"pinpipe api (log: {self.log_path})")
-
-    def _healthy(self) -> bool:
-        assert self.proc is not None
-        if self.proc.poll() is not None:
-            raise RuntimeError(f"pinpipe api exited {self.proc.returncode}: {self.log_path.read_text()[-2000:]}")
-        try:
-            return httpx.get(f"{self.url}/health", timeout=1).status_code == 200
-        except httpx.TransportError:
-            return False
-
-    def kill(self) -> None:
-        """SIGKILL: no graceful shutdown, requests in flight are cut wherever they are."""
-        assert self.proc is not None
-        os.kill(self.proc.pid, signal.SIGKILL)
-        self.proc.wait(timeout=10)
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            services.stop(self.proc)
 
 
 @pytest.fixture

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import httpx
@@ -14,6 +12,7 @@ from pinpipe.settings import get_settings
 from pinpipe.source.generator import CANONICAL_GEO, CANONICAL_IND, CANONICAL_PIN, CANONICAL_USER
 from pinpipe.tables import read_table, warehouse_table
 from tests import services
+from tests.support.gateway import Gateway
 
 pytestmark = pytest.mark.services
 
@@ -30,26 +29,10 @@ def _metric(text: str, name: str, **labels: str) -> float:
 
 
 def test_stream_job_runs_in_the_gateway_and_reports_on_metrics(home: Path, tmp_path: Path) -> None:
-    port = services.free_port()
-    exe = Path(sys.executable).with_name("pinpipe")
-    with open(tmp_path / "gateway.log", "wb") as out:
-        proc = subprocess.Popen(
-            [str(exe), "api", "--port", str(port), "--with-stream", "--log-level", "warning"],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
+    gateway = Gateway(home, args=["--with-stream"], log_path=tmp_path / "gateway.log")
     try:
-        with httpx.Client(base_url=url, timeout=10) as client:
-
-            def healthy() -> bool:
-                assert proc.poll() is None, (tmp_path / "gateway.log").read_text()[-2000:]
-                try:
-                    return client.get("/health").status_code == 200
-                except httpx.HTTPError:
-                    return False
-
-            services.wait_until(healthy, timeout=60, what="pinpipe api --with-stream")
+        gateway.start()
+        with httpx.Client(base_url=gateway.url, timeout=10) as client:
             rows = {"pin": CANONICAL_PIN, "geo": CANONICAL_GEO, "user": CANONICAL_USER}
             for kind, row in rows.items():
                 body = json.dumps({"Data": row, "PartitionKey": "p"}, default=str)
@@ -81,8 +64,7 @@ def test_stream_job_runs_in_the_gateway_and_reports_on_metrics(home: Path, tmp_p
 
             services.wait_until(all_consumed, timeout=120, what="stream metrics on /metrics")
     finally:
-        proc.terminate()
-        assert proc.wait(timeout=60) in (0, -15, 143)
+        assert gateway.terminate(timeout=60) in (0, -15, 143)
     settings = get_settings()
     for kind in ("pin", "geo", "user"):
         table = read_table(warehouse_table(settings, "stream", kind))

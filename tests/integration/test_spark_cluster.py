@@ -21,7 +21,7 @@ import pytest
 from pinpipe.insights import INSIGHTS
 from pinpipe.settings import TABLES, Settings
 from pinpipe.tables import batch_table, insight_table, read_table
-from tests.integration.stream_flow import PINPIPE
+from tests.support.processes import PINPIPE
 from tests.support.spark import SparkCluster, running_cluster
 
 pytestmark = [pytest.mark.spark, pytest.mark.services, pytest.mark.slow, pytest.mark.timeout(900)]

@@ -28,8 +28,8 @@ from pinpipe.tables import read_table
 from pinpipe.tables.names import catalog_name, named_tables
 from tests import services
 from tests.batch.lakegen import write_random_lake
-from tests.integration.stream_flow import PINPIPE
 from tests.support.metastore import create_metastore_schema, shared_metastore_defaults
+from tests.support.processes import PINPIPE
 from tests.support.spark import write_spark_defaults
 from tests.support.warehouse import batch_snapshot
 

@@ -24,7 +24,6 @@ import pytest
 from pinpipe.settings import TABLES
 from tests import services
 from tests.integration.stream_flow import (
-    PINPIPE,
     check_dead_letters_once,
     check_tables_hold_each_acknowledged_ind_once,
     current_settings,
@@ -33,6 +32,7 @@ from tests.integration.stream_flow import (
 )
 from tests.integration.test_stream_crash import bad_records, delta_commits
 from tests.support.kafka import KafkaCluster
+from tests.support.processes import PINPIPE, descendants
 
 pytestmark = [pytest.mark.spark, pytest.mark.services, pytest.mark.slow, pytest.mark.timeout(900)]
 
@@ -48,13 +48,6 @@ def on_kafka(home: Path, kafka: KafkaCluster, monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setenv("PINPIPE_PARTITIONS", "2")
     monkeypatch.setenv("PINPIPE_STREAM_LOG_URL", kafka.url)
     yield kafka.url
-
-
-def descendants(proc: subprocess.Popen[bytes]) -> list[psutil.Process]:
-    try:
-        return psutil.Process(proc.pid).children(recursive=True)
-    except psutil.NoSuchProcess:
-        return []
 
 
 def test_driver_killed_mid_stream_restarts_from_its_checkpoint_every_ind_once(
@@ -90,7 +83,7 @@ def test_driver_killed_mid_stream_restarts_from_its_checkpoint_every_ind_once(
 
                 try:
                     services.wait_until(progressed, timeout=240, what=f"Delta commits to {target}", interval=0.05)
-                    jvms += descendants(driver)
+                    jvms += descendants(driver.pid)
                 finally:
                     driver.send_signal(signal.SIGKILL)
                     driver.wait(timeout=30)

@@ -20,12 +20,12 @@ import pytest
 from pinpipe.settings import TABLES
 from tests import services
 from tests.integration.stream_flow import (
-    PINPIPE,
     check_dead_letters_once,
     check_tables_hold_each_acknowledged_ind_once,
     current_settings,
     pinpipe,
 )
+from tests.support.processes import PINPIPE
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
 

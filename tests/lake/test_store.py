@@ -7,15 +7,16 @@ import os
 import socket
 import subprocess
 import sys
+from datetime import date
 from pathlib import Path
 
 import pytest
 
-from pinpipe.errors import ConfigError, ValidationError
+from pinpipe.errors import ConfigError, PinpipeError, ValidationError
 from pinpipe.lake.format import count_records, decode, encode, gzip_bytes, json_lines
 from pinpipe.lake.layout import Compression, Partitioner, object_key
 from pinpipe.lake.local import TMP_DIR, LocalLake
-from pinpipe.lake.store import open_lake, sink_files
+from pinpipe.lake.store import check_daily, layouts, open_lake, read_file, sink_files
 from tests.sink.helpers import assert_no_temps
 
 ROWS = [b'{"index":1,"title":"a"}', b'{"index":2,"title":"caf\xc3\xa9"}', b'{"index":3}']
@@ -142,3 +143,69 @@ def test_a_write_that_fills_the_disk_leaves_no_temps(tmp_path: Path, monkeypatch
     assert calls == 8  # every stage ran, and each one that wrote a temp had it removed
     assert list((lake / TMP_DIR).iterdir()) == []
     assert list((lake / "topics").rglob("*.json")) == []  # nothing published: the stage failed first
+
+
+# ---------------------------------------------------------------- the read path
+
+
+def test_sink_files_carry_their_url_and_list_one_days_folder(tmp_path: Path) -> None:
+    store = open_lake(str(tmp_path / "lake"))
+    day1 = object_key("t", 0, 0, partitioner=Partitioner.DAILY, timestamp_ms=0)
+    day2 = object_key("t", 0, 5, partitioner=Partitioner.DAILY, timestamp_ms=86_400_000, compression=Compression.GZIP)
+    flat = object_key("t", 1, 0, partitioner=Partitioner.DEFAULT)
+    store.write({day1: b"a\n", day2: encode([b"b", b"c"], Compression.GZIP), flat: b"d\n"})
+    every = sink_files(store, "t")
+    assert [f.key for f in every] == [day1, day2, flat]
+    assert [f.url for f in every] == [f"{store.url}/{k}" for k in (day1, day2, flat)]
+    assert [f.local_path for f in every] == [tmp_path / "lake" / k for k in (day1, day2, flat)]
+    assert [f.key for f in sink_files(store, "t", date(1970, 1, 2))] == [day2]
+    assert sink_files(store, "t", date(2030, 1, 1)) == [] and sink_files(store, "u", date(1970, 1, 1)) == []
+    assert [read_file(store, f) for f in every] == [b"a\n", b"b\nc\n", b"d\n"]  # .json.gz inflated
+    assert layouts(store, "t") == {"daily", "default"} and layouts(store, "u") == set()
+
+
+def test_a_lake_path_with_escapes_names_its_files_as_url_and_path(tmp_path: Path) -> None:
+    root = tmp_path / "my lake %"
+    store = open_lake(str(root))
+    key = object_key("t", 0, 0, partitioner=Partitioner.DEFAULT)
+    store.write({key: b"a\n"})
+    (found,) = sink_files(store)
+    assert found.url == f"{root.as_uri()}/{key}" and found.local_path == root / key
+    assert read_file(store, found) == b"a\n"
+
+
+def test_check_daily_tells_an_empty_lake_from_one_without_days(tmp_path: Path) -> None:
+    store = open_lake(str(tmp_path / "lake"))
+    with pytest.raises(PinpipeError, match="holds no files for t, u"):
+        check_daily(store, ["t", "u"])
+    store.write({object_key("t", 0, 0, partitioner=Partitioner.DEFAULT): b"a\n"})
+    with pytest.raises(PinpipeError, match="no daily layout"):
+        check_daily(store, ["t", "u"])
+    store.write({object_key("u", 0, 0, partitioner=Partitioner.DAILY, timestamp_ms=0): b"a\n"})
+    check_daily(store, ["t", "u"])
+
+
+def test_a_reader_changes_nothing_in_the_lake(tmp_path: Path) -> None:
+    """The batch opens the lake read-only: no folders made, no temps tidied, no writes."""
+    lake = tmp_path / "lake"
+    reader = open_lake(str(lake), read_only=True)
+    assert not lake.exists() and sink_files(reader) == [] and layouts(reader, "t") == set()
+    writer = LocalLake(lake.as_uri())
+    dead = writer.tmp / f"{socket.gethostname()}-999999999-0.tmp"  # no such pid
+    dead.write_bytes(b"half")
+    open_lake(str(lake), read_only=True)
+    assert dead.exists()
+    with pytest.raises(ConfigError, match="reading only"):
+        reader.write({object_key("t", 0, 0, partitioner=Partitioner.DEFAULT): b"a\n"})
+
+
+def test_a_file_gone_between_listing_and_reading_is_a_clear_error(tmp_path: Path) -> None:
+    from pinpipe.errors import BackendUnavailableError
+
+    store = open_lake(str(tmp_path / "lake"))
+    key = object_key("t", 0, 0, partitioner=Partitioner.DEFAULT)
+    store.write({key: b"a\n"})
+    (found,) = sink_files(store)
+    (tmp_path / "lake" / key).unlink()
+    with pytest.raises(BackendUnavailableError, match="vanished"):
+        read_file(store, found)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -14,8 +16,15 @@ from pathlib import Path
 import pytest
 
 from pinpipe.errors import BackendUnavailableError
-from pinpipe.log import OutRecord, Record, TopicPartition, UnknownTopicError, open_log
-from pinpipe.log.base import EventLog, InvalidPartitionError, LogConsumer
+from pinpipe.log import GroupInUseError, OutRecord, Record, TopicPartition, UnknownTopicError, log_exists, open_log
+from pinpipe.log.base import (
+    EventLog,
+    InvalidPartitionError,
+    LogConsumer,
+    can_read_committed,
+    can_submit,
+    keeps_single_consumer,
+)
 from pinpipe.log.embedded import EmbeddedLog
 from pinpipe.settings import get_settings
 from tests.services import wait_until
@@ -56,6 +65,43 @@ def test_open_log_maps_sqlite_scheme_and_meets_the_protocols(home: Path) -> None
             assert isinstance(consumer, LogConsumer)
     finally:
         log.close()
+
+
+def test_its_capabilities_say_what_it_offers(log: EmbeddedLog) -> None:
+    """Generic code trusts these flags instead of the URL: each one must match the backend."""
+    caps = log.capabilities
+    assert caps.dense_offsets and not caps.rebalances and caps.single_consumer_per_home
+    assert can_submit(log) and can_read_committed(log) and keeps_single_consumer(log)
+    log.create_topic("t")
+    assert [a.offset for a in log.submit("t", values(3)).result()] == [0, 1, 2]
+    with log.consumer("g", ["t"]) as consumer:
+        assert consumer.capabilities is caps and consumer.joined()
+        consumer.commit({TopicPartition("t", 0): 2})
+    assert log.committed("g") == {TopicPartition("t", 0): 2}
+
+
+def test_a_group_is_held_by_one_process_until_the_holder_lets_go(log: EmbeddedLog) -> None:
+    """The second holder (here another open of the lock file, as a second process would be) is told
+    who holds it; leaving the block releases the lock for the next one."""
+    with log.hold_group("pinpipe-sink", role="sink") as path:
+        assert path == log.path.with_name("log.db.pinpipe-sink.lock")
+        assert path.read_text() == str(os.getpid())
+        message = re.escape(f"another sink of group 'pinpipe-sink' is running on {log.url} (pid {os.getpid()})")
+        with pytest.raises(GroupInUseError, match=message) as refused, log.hold_group("pinpipe-sink", role="sink"):
+            pass
+        assert "run one sink, or use Kafka to scale out" in str(refused.value.hint)
+        with log.hold_group("other-group"):
+            pass  # groups are held apart
+    with log.hold_group("pinpipe-sink"):
+        pass
+
+
+def test_log_exists_only_once_the_file_is_made(tmp_path: Path) -> None:
+    url = url_for(tmp_path)
+    assert not log_exists(url)
+    EmbeddedLog(url).close()
+    assert log_exists(url)
+    assert log_exists("kafka://127.0.0.1:1") and log_exists("kinesis://us-east-1")  # opening them tells
 
 
 def test_offsets_are_dense_from_zero_and_order_is_kept(log: EmbeddedLog) -> None:

@@ -10,14 +10,11 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import psutil
 
 from pinpipe.emulate import EmulateOptions, RetryPolicy, Summary, run_emulator
 from pinpipe.log import TopicPartition
@@ -26,8 +23,7 @@ from tests.api.conftest import read_back
 from tests.integration.test_emulate import AckLog
 from tests.services import wait_until
 from tests.sink.helpers import Expected
-
-PINPIPE = str(Path(sys.executable).with_name("pinpipe"))
+from tests.support.processes import terminate
 
 
 class Service:
@@ -39,7 +35,6 @@ class Service:
         self.starts = 0
         self.kills = 0
         self.pids: list[int] = []
-        self.started_at = 0.0
 
     @property
     def log_path(self) -> Path:
@@ -51,7 +46,6 @@ class Service:
         with open(self.log_path, "wb") as out:
             self.proc = subprocess.Popen(self.argv, env=self.env, stdout=out, stderr=subprocess.STDOUT)
         self.pids.append(self.proc.pid)
-        self.started_at = time.monotonic()
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
@@ -68,15 +62,7 @@ class Service:
     def terminate(self, timeout: float = 60) -> int:
         """SIGTERM (graceful) and its exit status."""
         assert self.proc is not None
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=30)
-                raise AssertionError(f"{self.name} ignored SIGTERM for {timeout:.0f}s: {self.tail()}") from None
-        return int(self.proc.returncode)
+        return terminate(self.proc, self.name, self.tail, timeout)
 
     def tail(self) -> str:
         return self.log_path.read_text(errors="replace")[-2000:] if self.log_path.exists() else ""
@@ -155,19 +141,6 @@ def log_contents(log: EmbeddedLog, topics: Sequence[str]) -> Expected:
             assert offsets == list(range(len(offsets))), f"{topic}[{partition}]: offsets not dense"
             out[TopicPartition(topic, partition)] = [stored[(partition, o)] for o in offsets]
     return out
-
-
-def child_pids() -> set[int]:
-    """This test process's living descendants (zombies already reaped by wait() are gone)."""
-    return {c.pid for c in psutil.Process().children(recursive=True) if c.status() != psutil.STATUS_ZOMBIE}
-
-
-def assert_none_left(pids: Sequence[int], before: set[int]) -> None:
-    """No process the test started is alive, and the test has no descendant it did not have before."""
-    alive = [p for p in pids if psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE]
-    assert alive == [], f"processes left behind: {alive}"
-    extra = child_pids() - before
-    assert extra == set(), f"child processes left behind: {[psutil.Process(p).cmdline() for p in extra]}"
 
 
 def pinpipe_env(home: Path, **extra: str) -> dict[str, str]:

@@ -25,7 +25,6 @@ import json
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -37,7 +36,10 @@ import httpx
 import orjson
 import psutil
 
-PINPIPE = str(Path(sys.executable).with_name("pinpipe"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run as a script: the repository, for tests.support
+
+from tests.support.gateway import Gateway
+
 TOPIC = "pinterest.pin"
 HEADERS = {"Content-Type": "application/vnd.kafka.json.v2+json"}
 
@@ -52,14 +54,6 @@ def body(records: int, seed: int) -> bytes:
         for i in range(records)
     ]  # fmt: skip
     return orjson.dumps({"records": rows})
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def tree_rss(proc: psutil.Process) -> int:
@@ -240,31 +234,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parser.parse_args(argv)
     warmup = args.warmup if args.warmup is not None else max(5.0, args.seconds * 0.1)
     home = Path(tempfile.mkdtemp(prefix="pinpipe-load-"))
-    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("PINPIPE_")}
-    env["PINPIPE_HOME"] = str(home)
-    log = open(home / "gateway.log", "wb")  # noqa: SIM115 - closed below
-    proc = subprocess.Popen([PINPIPE, "api", "--port", str(port), "--log-level", "warning"], env=env, stdout=log,
-                            stderr=subprocess.STDOUT)  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
+    gateway = Gateway(home, base_env=env)
+    url = gateway.url
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None:
-                raise SystemExit(f"pinpipe api exited: {(home / 'gateway.log').read_text()[-2000:]}")
-            try:
-                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise SystemExit("pinpipe api did not become healthy in 60 s")
-            time.sleep(0.1)
+        gateway.start()
         payloads = [body(args.records, seed) for seed in range(16)]
         cap = asyncio.run(capacity(url, payloads, args.records, args.concurrency, args.probe_seconds))
         rate_rps = cap * args.fraction / args.records
         run, rss = asyncio.run(
-            hold(url, payloads, args.records, rate_rps, args.seconds, psutil.Process(proc.pid), max_in_flight=64)
+            hold(url, payloads, args.records, rate_rps, args.seconds, psutil.Process(gateway.pid), max_in_flight=64)
         )
         result = {
             "command": "python tests/reliability/load.py " + " ".join(argv if argv is not None else sys.argv[1:]),
@@ -274,14 +253,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "records_per_request": args.records,
             "seconds": args.seconds,
             "warmup_s": warmup,
-            "gateway_alive": proc.poll() is None,
+            "gateway_alive": gateway.alive(),
             **summarise(run, rss, args.seconds, warmup),
         }
     finally:
-        if proc.poll() is None:
-            proc.terminate()
-            proc.wait(timeout=30)
-        log.close()
+        if gateway.alive():
+            gateway.terminate(timeout=30)
         shutil.rmtree(home, ignore_errors=True)
     text = json.dumps(result, indent=2)
     print(text)

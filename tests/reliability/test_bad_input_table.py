@@ -24,9 +24,9 @@ from pinpipe.api import create_app
 from pinpipe.log.embedded import EmbeddedLog
 from pinpipe.settings import get_settings
 from tests.api.conftest import read_back, serve
-from tests.integration.test_emulate import Gateway
 from tests.reliability.bad_input import CASES, GOOD_KEY, KAFKA, STREAM, TOPIC, UNSET, VERBATIM, Case
 from tests.reliability.chaos import pinpipe_env
+from tests.support.gateway import Gateway
 
 pytestmark = [pytest.mark.services, pytest.mark.timeout(120)]
 
@@ -39,8 +39,7 @@ class Served:
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     home = tmp_path_factory.mktemp("bad-input") / "home"
-    gateway = Gateway(home, {})
-    gateway.env = pinpipe_env(home, PINPIPE_API_KEYS=f"{GOOD_KEY},second-key")
+    gateway = Gateway(home, base_env=pinpipe_env(home, PINPIPE_API_KEYS=f"{GOOD_KEY},second-key"))
     gateway.start()
     settings = get_settings(home=home)
     log = EmbeddedLog(str(settings.log_url), settings)

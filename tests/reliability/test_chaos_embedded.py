@@ -34,21 +34,14 @@ from pinpipe.log import TopicPartition
 from pinpipe.log.embedded import EmbeddedLog
 from pinpipe.settings import TABLES, get_settings
 from tests.integration.stream_flow import check_tables_hold_each_acknowledged_ind_once, pinpipe, table_rows
-from tests.integration.test_emulate import Gateway, ind_of
+from tests.integration.test_emulate import ind_of
 from tests.integration.test_sink_crash import lake_files
 from tests.integration.test_stream_crash import delta_commits
-from tests.reliability.chaos import (
-    PINPIPE,
-    Load,
-    Service,
-    assert_none_left,
-    await_moment,
-    child_pids,
-    log_contents,
-    pinpipe_env,
-)
+from tests.reliability.chaos import Load, Service, await_moment, log_contents, pinpipe_env
 from tests.services import wait_until
 from tests.sink.helpers import assert_exactly_once, assert_no_temps, lake_records
+from tests.support.gateway import Gateway
+from tests.support.processes import PINPIPE, assert_none_left, child_pids
 
 pytestmark = [pytest.mark.slow, pytest.mark.services]
 
@@ -101,11 +94,11 @@ def test_sigkill_gateway_sink_and_stream_job_at_seeded_moments(home: Path, tmp_p
     settings = get_settings()
     env = pinpipe_env(home)
     logs = tmp_path / "logs"
-    gateway = Gateway(home, {})
+    gateway = Gateway(home)
     sink = Service("sink", SINK_ARGV, env, logs)
     job = Service("stream", STREAM_ARGV, env, logs)
     gateway.start()
-    gateway_pids = [gateway.proc.pid]  # type: ignore[union-attr]
+    gateway_pids = [gateway.pid]
     sink.start()
     job.start()
     loads = [
@@ -125,7 +118,7 @@ def test_sigkill_gateway_sink_and_stream_job_at_seeded_moments(home: Path, tmp_p
             began = time.monotonic()
             if target == "gateway":
                 kill_gateway(rng, gateway, loads)
-                gateway_pids.append(gateway.proc.pid)  # type: ignore[union-attr]
+                gateway_pids.append(gateway.pid)
             elif target == "sink":
                 kill_sink(rng, sink, home / "lake")
             else:

@@ -30,12 +30,14 @@ from pinpipe.log import TopicPartition
 from pinpipe.settings import TABLES, Settings, get_settings
 from tests import services
 from tests.integration.stream_flow import check_tables_hold_each_acknowledged_ind_once, pinpipe, unique_prefix
-from tests.integration.test_emulate import Gateway, ind_of, read_all
+from tests.integration.test_emulate import ind_of, read_all
 from tests.integration.test_stream_crash import delta_commits
-from tests.reliability.chaos import PINPIPE, Load, Service, assert_none_left, child_pids, pinpipe_env
+from tests.reliability.chaos import Load, Service, pinpipe_env
 from tests.services import wait_until
 from tests.sink.helpers import Expected, assert_exactly_once, lake_records
+from tests.support.gateway import Gateway
 from tests.support.kafka import KafkaCluster
+from tests.support.processes import PINPIPE, assert_none_left, child_pids
 
 pytestmark = [pytest.mark.slow, pytest.mark.services]
 
@@ -89,8 +91,7 @@ def test_kafka_group_members_killed_partitions_move_nothing_lost_or_doubled(
     settings = get_settings()
     env = pinpipe_env(home, **extra)
     logs = tmp_path / "logs"
-    gateway = Gateway(home, {})
-    gateway.env = env
+    gateway = Gateway(home, base_env=env)
     gateway.start()
     topics = {settings.topic(k) for k in TABLES}
     everything = {(t, p) for t in topics for p in range(PARTITIONS)}

@@ -19,7 +19,7 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis import GenerationMode
 
-from tests.conftest import GatewayURL
+from tests.support.gateway import GatewayURL
 
 pytestmark = [pytest.mark.services, pytest.mark.timeout(420)]
 

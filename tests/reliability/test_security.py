@@ -24,11 +24,13 @@ from pinpipe.log.kafka import KafkaLog, client_configs
 from pinpipe.settings import TABLES, get_settings
 from tests import services
 from tests.api.conftest import serve
-from tests.integration.test_emulate import Gateway, read_all
+from tests.integration.test_emulate import read_all
 from tests.reliability.bad_input import SQL_TEXT
-from tests.reliability.chaos import PINPIPE, pinpipe_env
+from tests.reliability.chaos import pinpipe_env
 from tests.source._files import events, write_jsonl
+from tests.support.gateway import Gateway
 from tests.support.kafka import KafkaCluster
+from tests.support.processes import PINPIPE
 
 API_KEY = "sk-live-9b1e77aa-api"
 SASL_PASSWORD = "kafka-sasl-Pw-4417"
@@ -61,8 +63,7 @@ def test_secrets_never_reach_logs_outputs_or_config_show(home: Path, tmp_path: P
     outputs: dict[str, str] = {}
     done = run([PINPIPE, "source", "init", "--rows", "50", "--seed", "3"], env, tmp_path)
     assert done.returncode == 0, done.stderr
-    gateway = Gateway(home, {})
-    gateway.env = env
+    gateway = Gateway(home, base_env=env)
     gateway.start()
     try:
         with httpx.Client(base_url=gateway.url, timeout=30) as http:
@@ -203,8 +204,7 @@ def test_sql_looking_source_data_round_trips_verbatim(home: Path, tmp_path: Path
     done = run([PINPIPE, "source", "load", "--pin", str(files["pin"]), "--geo", str(files["geo"]),
                 "--user", str(files["user"]), "--db", f"sqlite:///{home / 'loaded.db'}"], env, tmp_path)  # fmt: skip
     assert done.returncode == 0, done.stderr
-    gateway = Gateway(home, {})
-    gateway.env = env
+    gateway = Gateway(home, base_env=env)
     gateway.start()
     try:
         done = run([PINPIPE, "emulate", "batch", "--all", "--db", f"sqlite:///{home / 'loaded.db'}",

@@ -18,8 +18,10 @@ import pytest
 
 from pinpipe.cli import main
 from pinpipe.insights import INSIGHTS
+from pinpipe.log import OutRecord, TopicPartition, capabilities_of
+from pinpipe.log.embedded import EmbeddedLog
 from pinpipe.report.charts import AGE_GROUPS, CHART_SPECS, TOP_BARS, chart_bars
-from pinpipe.report.status import LAST_RUN_FILE, report_file, write_json
+from pinpipe.report.status import LAST_RUN_FILE, log_positions, report_file, write_json
 from pinpipe.settings import get_settings
 from tests.report.dataset import DEAD_LETTERS, expected_bars, hand_checked_warehouse
 
@@ -150,3 +152,28 @@ def test_every_insight_has_one_chart_whose_columns_exist() -> None:
         columns = INSIGHTS[name].columns
         assert set(spec.label) <= set(columns) and spec.value in columns, name
         assert spec.color is None or spec.color in columns, name
+
+
+def test_status_counts_records_and_lag_where_offsets_count_records(tmp_path: Path) -> None:
+    """Dense offsets with readable group positions (the embedded log): records and lag per topic."""
+    with EmbeddedLog(f"sqlite:///{tmp_path / 'log.db'}") as log:
+        log.create_topic("t", 2)
+        log.append("t", [OutRecord(b"x", partition=p) for p in (0, 0, 0, 1)])
+        with log.consumer("g", ["t"]) as consumer:
+            consumer.commit({TopicPartition("t", 0): 2})
+        assert log_positions(log, ["t"], "g") == [{"name": "t", "records": 4, "lag": 2}]
+        assert log_positions(log, ["t"], "never-committed") == [{"name": "t", "records": 4, "lag": 4}]
+
+
+class SequenceNumbered:
+    """A log whose positions are sequence numbers (as Kinesis'): end offsets that are not counts."""
+
+    url = "test:"
+    capabilities = capabilities_of("kinesis://us-east-1")
+
+    def end_offsets(self, topic: str) -> dict[int, int]:
+        return {0: 49590338271490256608559692538361571095921575989136588898}
+
+
+def test_status_leaves_out_counts_where_offsets_are_sequence_numbers() -> None:
+    assert log_positions(SequenceNumbered(), ["s"], "g") == [{"name": "s", "records": None, "lag": None}]  # type: ignore[arg-type]  # a stand-in

@@ -69,20 +69,20 @@ def test_a_recovering_buffer_recuts_a_crashed_runs_files_at_their_lengths() -> N
     left = {0: 4, 4: 10}
     asked: list[int] = []
 
-    def pin(offset: int, ts: int) -> int | None:
+    def uncommitted_length(offset: int, ts: int) -> int | None:
         asked.append(offset)
         return left.get(offset)
 
-    buf = PartitionBuffer(TP, flush_size=6, rotate_interval_ms=1, daily=False, pin=pin)
+    buf = PartitionBuffer(TP, flush_size=6, rotate_interval_ms=1, daily=False, uncommitted_length=uncommitted_length)
     closed = buf.add(records(30, step_ms=1))
     # then the rules: rotate_interval 1 ms with 1 ms steps closes each file after one record
     assert spans(closed)[:4] == [(0, 4), (4, 14), (14, 15), (15, 16)]
     assert asked == [0, 4, 14] and not buf.recovering
 
 
-def test_a_pinned_file_ignores_idle_cuts_unless_forced() -> None:
-    buf = PartitionBuffer(TP, flush_size=100, pin=lambda offset, ts: 5 if offset == 0 else None)
+def test_a_recut_file_ignores_idle_cuts_unless_forced() -> None:
+    buf = PartitionBuffer(TP, flush_size=100, uncommitted_length=lambda offset, ts: 5 if offset == 0 else None)
     buf.add(records(3))
-    assert buf.pinned and buf.cut() is None
+    assert buf.recutting and buf.cut() is None
     chunk = buf.cut(force=True)
-    assert chunk is not None and (chunk.start_offset, chunk.end_offset) == (0, 3) and not buf.pinned
+    assert chunk is not None and (chunk.start_offset, chunk.end_offset) == (0, 3) and not buf.recutting

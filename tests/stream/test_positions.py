@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from types import SimpleNamespace
+
 import pytest
 
-from pinpipe.log import TopicPartition
+from pinpipe.log import TopicPartition, capabilities_of
+from pinpipe.log.embedded import EmbeddedLog
 from pinpipe.stream.positions import (
     INT64_MAX,
     DenseCodec,
@@ -67,6 +71,14 @@ def test_codec_follows_the_log_url() -> None:
     assert isinstance(codec_for("kinesis://us-east-1"), SequenceCodec)
     assert isinstance(codec_for("kafka://127.0.0.1:9092"), DenseCodec)
     assert isinstance(codec_for("sqlite:///tmp/log.db"), DenseCodec)
+
+
+def test_codec_follows_the_logs_capabilities(tmp_path: Path) -> None:
+    """An opened log is asked, not its URL: dense offsets are versions, anything else takes limbs."""
+    with EmbeddedLog(f"sqlite:///{tmp_path / 'log.db'}") as log:
+        assert isinstance(codec_for(log), DenseCodec)
+    sequence_numbers = SimpleNamespace(capabilities=capabilities_of("kinesis://us-east-1"))
+    assert isinstance(codec_for(sequence_numbers), SequenceCodec)  # type: ignore[arg-type]  # just the flags
 
 
 def test_resume_right_after_the_stored_record_or_from_the_start() -> None:

@@ -13,6 +13,7 @@ from typing import Any
 
 import orjson
 from fastapi import APIRouter, Request
+from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
@@ -46,8 +47,8 @@ def shard_id(partition: int) -> str:
     return f"shardId-{partition:012d}"
 
 
-def _body_doc(model: type) -> dict[str, Any]:
-    schema = model.model_json_schema(ref_template="#/components/schemas/{model}")  # type: ignore[attr-defined]
+def _body_doc(model: type[BaseModel]) -> dict[str, Any]:
+    schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
     return {"requestBody": {"required": True, "content": {t: {"schema": schema} for t in sorted(KINESIS_TYPES)}}}
 
 

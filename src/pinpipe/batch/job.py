@@ -11,11 +11,13 @@ import sys
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
-from pinpipe.engines import Engine, Lake, get_engine
+from pinpipe.engines import Engine, get_engine
 from pinpipe.insights.queries import INSIGHTS
+from pinpipe.lake.store import check_daily, open_lake, sink_files
 from pinpipe.settings import TABLES, Settings
 from pinpipe.tables.delta import batch_table, dead_letter_table_uri, insight_table, run_metadata
 
@@ -56,17 +58,20 @@ def run_batch(
     summary = BatchSummary(engine=engine, scope=scope)
     clock = begun = time.perf_counter()
     assert settings.lake_url is not None
-    lake = Lake(settings.lake_url)
-    topics = {kind: settings.topic(kind) for kind in TABLES}
-    if day is not None:
-        lake.check_daily(list(topics.values()))
-    files = {kind: lake.files(topic, day) for kind, topic in topics.items()}
-    summary.files_read = {kind: len(f) for kind, f in files.items()}
-    say(f"batch {scope}: {sum(summary.files_read.values())} lake files in {lake.url} ({engine})")
+    with ExitStack() as closing:
+        lake = open_lake(settings.lake_url, read_only=True)  # the batch reads the lake, never changes it
+        closing.callback(lake.close)
+        topics = {kind: settings.topic(kind) for kind in TABLES}
+        if day is not None:
+            check_daily(lake, list(topics.values()))
+        files = {kind: sink_files(lake, topic, day) for kind, topic in topics.items()}
+        summary.files_read = {kind: len(f) for kind, f in files.items()}
+        say(f"batch {scope}: {sum(summary.files_read.values())} lake files in {lake.url.rstrip('/')} ({engine})")
 
-    runner = engine_instance or get_engine(engine, settings, spark_master=spark_master)
-    metadata = run_metadata("batch", scope, started)
-    try:
+        runner = engine_instance or get_engine(engine, settings, spark_master=spark_master)
+        if engine_instance is None:
+            closing.callback(runner.close)  # closed first, while the lake it may read is still open
+        metadata = run_metadata("batch", scope, started)
         cleaned = runner.clean(files, lake)
         summary.records_read = dict(cleaned.records_read)
         summary.durations["read_clean"] = time.perf_counter() - clock
@@ -106,8 +111,5 @@ def run_batch(
             summary.insight_rows = {name: replace(name) for name in INSIGHTS}
         summary.durations["insights"] = time.perf_counter() - clock
         say(f"wrote {len(INSIGHTS)} insights ({sum(summary.insight_rows.values()):,} rows)")
-    finally:
-        if engine_instance is None:
-            runner.close()
     summary.durations["total"] = time.perf_counter() - begun
     return summary

@@ -74,7 +74,7 @@ DUCKDB = Dialect(
     not_object="({m} IS NULL AND {k} IS NULL)",
     field="CASE WHEN {m} IS NOT NULL THEN struct_extract({m}, {name}) ELSE {v}[list_position({k}, {name})] END",
     has_key="({m} IS NOT NULL OR list_contains({k}, {name}))",
-    valid_text=None,  # a VARCHAR is UTF-8: lines that are not never reach SQL (engines.lake.records_table)
+    valid_text=None,  # a VARCHAR is UTF-8: lines that are not never reach SQL (lake.records.text_records)
     shown_text="{value}",
     matches="regexp_matches({text}, {pattern})",
     pair="list_value({first}, {second})",
@@ -107,7 +107,6 @@ SPARK = Dialect(
     ),
     quote="`",
 )
-DIALECTS: dict[str, Dialect] = {d.name: d for d in (DUCKDB, SPARK)}
 
 INTEGER_PATTERN = "^-?[0-9]{1,18}$"
 DOUBLE_PATTERN = "^[-+]?[0-9]+([.][0-9]+)?([eE][-+]?[0-9]{1,3})?$"

@@ -21,7 +21,7 @@ from pinpipe.cli import sink as sink_cli
 from pinpipe.cli import source as source_cli
 from pinpipe.cli import sql as sql_cli
 from pinpipe.cli import stream as stream_cli
-from pinpipe.errors import PinpipeError
+from pinpipe.process import run_cli
 
 app = typer.Typer(
     name="pinpipe",
@@ -84,33 +84,8 @@ app.command("demo")(demo_cli.demo)
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the CLI: known errors print one line on stderr and exit non-zero; --debug re-raises.
-
-    Typer vendors its own click, so usage errors are left to its standalone mode (usage text, exit 2)
-    and only pinpipe's own errors and unexpected ones are turned into one line here.
-    """
-    args = list(sys.argv[1:] if argv is None else argv)
-    debug = "--debug" in args
-    command = typer.main.get_command(app)
-    try:
-        command.main(args=args, prog_name="pinpipe", standalone_mode=True)
-    except SystemExit as exc:
-        code = exc.code
-        return code if isinstance(code, int) else (0 if code is None else 1)
-    except KeyboardInterrupt:
-        typer.echo("interrupted", err=True)
-        return 130
-    except PinpipeError as exc:
-        if debug:
-            raise
-        typer.echo(f"error: {exc}", err=True)
-        return exc.exit_code
-    except Exception as exc:
-        if debug:
-            raise
-        typer.echo(f"error: {type(exc).__name__}: {exc} (run with --debug for the traceback)", err=True)
-        return 1
-    return 0
+    """Run the CLI to its exit code; every entry point ends through the same runner (:mod:`pinpipe.process`)."""
+    return run_cli(app, "pinpipe", argv)
 
 
 def run() -> None:

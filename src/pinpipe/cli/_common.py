@@ -11,7 +11,6 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from pinpipe.errors import NotBuiltError
 from pinpipe.settings import Settings, get_settings
 
 
@@ -54,8 +53,3 @@ def key_value_table(title: str, rows: Mapping[str, Any]) -> Table:
     for key, value in rows.items():
         table.add_row(key, str(value))
     return table
-
-
-def not_built(verb: str, issue: int) -> None:
-    """Say plainly that a verb's part is not built yet (exit 2), never pretend."""
-    raise NotBuiltError(f"'pinpipe {verb}' is not built yet (tracked in issue {issue})")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -64,7 +64,7 @@ def api(
         highlight=False,
         soft_wrap=True,
     )
-    options = {
+    options: dict[str, Any] = {
         "host": settings.api_host,
         "port": settings.api_port,
         "loop": "uvloop",
@@ -76,9 +76,9 @@ def api(
     if workers == 1:
         from pinpipe.api.main import create_app
 
-        uvicorn.run(create_app(settings, with_stream=with_stream, own_process=True), **options)  # type: ignore[arg-type]
+        uvicorn.run(create_app(settings, with_stream=with_stream, own_process=True), **options)
         return
     # Worker processes build their own app from the environment: pass on what flags decided.
     os.environ["PINPIPE_HOME"] = str(settings.home)
     os.environ["PINPIPE_PREFIX"] = settings.prefix
-    uvicorn.run("pinpipe.api.main:app_from_environment", factory=True, workers=workers, **options)  # type: ignore[arg-type]
+    uvicorn.run("pinpipe.api.main:app_from_environment", factory=True, workers=workers, **options)

@@ -12,7 +12,9 @@ from pinpipe.cli._common import err_console, settings
 app = typer.Typer(help="Clean the streams continuously into Delta tables, exactly once.", no_args_is_help=True)
 
 
-class Engine(StrEnum):
+class StreamEngine(StrEnum):
+    """What runs the stream job (not the batch engines' :class:`pinpipe.engines.base.Engine`)."""
+
     PYTHON = "python"
     SPARK = "spark"
 
@@ -30,8 +32,8 @@ def run(
         bool, typer.Option("--until-idle", help="Stop once every partition is caught up (else run until Ctrl-C).")
     ] = False,
     engine: Annotated[
-        Engine, typer.Option("--engine", help="python (micro-batches) or spark (Structured Streaming).")
-    ] = Engine.PYTHON,
+        StreamEngine, typer.Option("--engine", help="python (micro-batches) or spark (Structured Streaming).")
+    ] = StreamEngine.PYTHON,
     max_batch_records: Annotated[
         int, typer.Option("--max-batch-records", min=1, help="Records per micro-batch at most.")
     ] = 20_000,
@@ -52,15 +54,15 @@ def run(
     SIGTERM or Ctrl-C finishes and commits the batch in hand, then exits.
     """
     config = settings(ctx)
-    if engine is Engine.SPARK:
+    if engine is StreamEngine.SPARK:
         from pinpipe.stream.spark import SparkStreamOptions, run_spark_stream
 
-        summary = run_spark_stream(
+        on_spark = run_spark_stream(
             config, SparkStreamOptions(until_idle=until_idle, source=spark_source.value, trigger_ms=max_batch_ms)
         )
         err_console().print(
-            f"stream (spark): {summary.batches} micro-batches, {summary.written:,} rows written, "
-            f"{summary.dead_letters:,} dead letters"
+            f"stream (spark): {on_spark.batches} micro-batches, {on_spark.written:,} rows written, "
+            f"{on_spark.dead_letters:,} dead letters"
         )
         return
 

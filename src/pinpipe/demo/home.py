@@ -55,7 +55,7 @@ def embedded_only(settings: Settings) -> None:
 
 
 def _sink_running(home: Path) -> bool:
-    """Whether a sink holds this home's embedded-log lock (see pinpipe.sink.lock)."""
+    """Whether a sink holds this home's embedded-log lock (see pinpipe.log.embedded, EmbeddedLog.hold_group)."""
     for lock in home.glob("log.db.*.lock"):
         with contextlib.suppress(OSError):
             fd = os.open(lock, os.O_RDWR)

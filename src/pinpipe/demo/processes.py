@@ -49,9 +49,6 @@ class Child:
             return ""
         return "\n".join(text.rstrip().splitlines()[-lines:])
 
-    def alive(self) -> bool:
-        return self.proc.poll() is None
-
     def stop(self, timeout: float = STOP_TIMEOUT_S) -> int | None:
         """SIGTERM, wait, then SIGKILL; returns the exit status."""
         if self.proc.poll() is None:

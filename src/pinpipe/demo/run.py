@@ -18,7 +18,6 @@ import asyncio
 import contextlib
 import signal
 import socket
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -34,7 +33,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 from pinpipe.demo.home import embedded_only, prepare_home
 from pinpipe.demo.processes import Child, ProcessTree, child_env, pinpipe_command, python_command
 from pinpipe.emulate import EmulateOptions, Emulator, Summary
+from pinpipe.emulate.runner import RouteName
 from pinpipe.errors import PinpipeError
+from pinpipe.process import sigterm_as_interrupt
 from pinpipe.report.status import (
     LAST_RUN_FILE,
     STREAM_JOB_FILE,
@@ -102,23 +103,6 @@ def pick_port(host: str, wanted: int | None, default: int) -> tuple[int, str | N
     return port, f"port {default} is in use, the gateway listens on {port} instead"
 
 
-@contextlib.contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
-    """SIGTERM ends the demo like Ctrl-C does: the process tree is stopped in order on the way out."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def interrupt(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
 class Demo:
     """One run; :meth:`run` does steps 1-5 and, with ``serve``, keeps the children up until Ctrl-C."""
 
@@ -141,66 +125,83 @@ class Demo:
     # ------------------------------------------------------------------ the run
 
     def run(self, on_ready: Callable[[DemoResult], None] | None = None) -> DemoResult:
-        """Run end to end; ``on_ready`` (printing) is called before serving, while children are up."""
+        """Run end to end; ``on_ready`` (printing) is called before serving, while children are up.
+
+        The stack unwinds in reverse on any exit — an error, Ctrl-C or SIGTERM (an interrupt here) —
+        so this process's log handles close first and the children are then stopped in order.
+        """
         settings, options = self.settings, self.options
         if options.events < 1:
             raise PinpipeError(f"--events must be >= 1, got {options.events}")
         embedded_only(settings)
         began = time.monotonic()
-        with _sigterm_as_interrupt():
-            note = prepare_home(settings.home, fresh=options.fresh)
-            if note:
-                self.say(note)
-            with self.phase("source_init"):
-                self._init_source()
-            port, note = pick_port(settings.api_host, options.port, settings.api_port)
-            if note:
-                self.notes.append(note)
-                self.say(note)
-            url = f"http://{settings.api_host}:{port}"
+        with contextlib.ExitStack() as stack:
+            stack.enter_context(sigterm_as_interrupt())
+            port, url = self._prepare()
             env = child_env(home=str(settings.home), prefix=settings.prefix, api_port=str(port), api_url=url)
-            with ProcessTree(settings.home / "logs", env) as tree:
-                with self.phase("start"):
-                    gateway = tree.start(
-                        "gateway", pinpipe_command("api", "--port", str(port), "--log-level", "warning")
-                    )
-                    tree.start(
-                        "sink",
-                        python_command(
-                            "-m",
-                            "pinpipe.sink",
-                            "run",
-                            "--idle-flush-ms",
-                            str(SINK_IDLE_FLUSH_MS),
-                            "--rotate-interval-ms",
-                            str(SINK_ROTATE_MS),
-                        ),
-                    )
-                    tree.start("stream job", python_command("-m", "pinpipe.demo.stream_worker"))
-                    self._wait_gateway(tree, gateway, url)
-                self.say(f"pipeline up: gateway {url} (dashboard {url}/), sink and stream job; logs in {tree.log_dir}")
-                status = PipelineStatus(settings, None)
-                with _status_logs(settings, status):
-                    summaries = self._flow(tree, status, url)
-                    if not options.serve:
-                        with self.phase("stop"):
-                            for name in ("stream job", "sink", "gateway"):
-                                log_path = tree.children[name].log_path
-                                code = tree.stop(name)
-                                # uvicorn re-raises SIGTERM after its graceful shutdown: -15 is a clean stop.
-                                # Anything else is worth a line, not a failed demo: all had caught up.
-                                if code not in (0, -signal.SIGTERM):
-                                    self.say(f"warning: the {name} exited with status {code} (see {log_path})")
-                    with self.phase("batch"):
-                        batch = self._batch()
-                    result = self._finish(summaries, batch, status, url, began)
-                    if on_ready is not None:
-                        on_ready(result)
-                    if options.serve:
-                        self._serve(tree, gateway, url)
+            tree = stack.enter_context(ProcessTree(settings.home / "logs", env))
+            gateway = self._start_pipeline(tree, port, url)
+            status = PipelineStatus(settings, None)
+            stack.enter_context(_status_logs(settings, status))
+            summaries = self._flow(tree, status, url)
+            if not options.serve:
+                self._stop_pipeline(tree)
+            with self.phase("batch"):
+                batch = self._batch()
+            result = self._finish(summaries, batch, status, url, began)
+            if on_ready is not None:
+                on_ready(result)
+            if options.serve:
+                self._serve(tree, gateway, url)
         return result
 
     # ------------------------------------------------------------------ steps
+
+    def _prepare(self) -> tuple[int, str]:
+        """Step 1 and the gateway's port: the home, the source database; returns (port, URL)."""
+        settings = self.settings
+        note = prepare_home(settings.home, fresh=self.options.fresh)
+        if note:
+            self.say(note)
+        with self.phase("source_init"):
+            self._init_source()
+        port, note = pick_port(settings.api_host, self.options.port, settings.api_port)
+        if note:
+            self.notes.append(note)
+            self.say(note)
+        return port, f"http://{settings.api_host}:{port}"
+
+    def _start_pipeline(self, tree: ProcessTree, port: int, url: str) -> Child:
+        """Step 2: the gateway, the sink and the stream job, up once the gateway answers; returns the gateway."""
+        with self.phase("start"):
+            gateway = tree.start("gateway", pinpipe_command("api", "--port", str(port), "--log-level", "warning"))
+            tree.start(
+                "sink",
+                python_command(
+                    "-m",
+                    "pinpipe.sink",
+                    "run",
+                    "--idle-flush-ms",
+                    str(SINK_IDLE_FLUSH_MS),
+                    "--rotate-interval-ms",
+                    str(SINK_ROTATE_MS),
+                ),
+            )
+            tree.start("stream job", python_command("-m", "pinpipe.demo.stream_worker"))
+            self._wait_gateway(tree, gateway, url)
+        self.say(f"pipeline up: gateway {url} (dashboard {url}/), sink and stream job; logs in {tree.log_dir}")
+        return gateway
+
+    def _stop_pipeline(self, tree: ProcessTree) -> None:
+        """Stop the children once all caught up (the consumers before the gateway), before the batch job."""
+        with self.phase("stop"):
+            for name in ("stream job", "sink", "gateway"):
+                log_path = tree.children[name].log_path
+                code = tree.stop(name)
+                # uvicorn re-raises SIGTERM after its graceful shutdown: -15 is a clean stop.
+                # Anything else is worth a line, not a failed demo: all had caught up.
+                if code not in (0, -signal.SIGTERM):
+                    self.say(f"warning: the {name} exited with status {code} (see {log_path})")
 
     def _init_source(self) -> None:
         from pinpipe.source import open_engine, populate
@@ -232,11 +233,11 @@ class Demo:
             hint=f"see {gateway.log_path}",
         )
 
-    def _emulator(self, route: str, url: str, seed: int) -> Emulator:
+    def _emulator(self, route: RouteName, url: str, seed: int) -> Emulator:
         settings = self.settings
         key = settings.api_keys[0].get_secret_value() if settings.api_keys else None
         options = EmulateOptions(
-            route=route,  # type: ignore[arg-type]
+            route=route,
             source_url=settings.source_url or "",
             api_url=url,
             prefix=settings.prefix,

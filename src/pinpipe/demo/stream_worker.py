@@ -13,6 +13,7 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
+from pinpipe.process import run_main
 from pinpipe.report.status import STREAM_JOB_FILE, report_file, write_json
 from pinpipe.settings import get_settings
 from pinpipe.stream.engine import StreamJob, StreamOptions, StreamSummary
@@ -51,4 +52,5 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # as every entry point ends (pinpipe.process): an error is one line in the demo's view of this log
+    sys.exit(run_main(main, debug="--debug" in sys.argv[1:]))

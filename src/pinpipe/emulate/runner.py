@@ -151,6 +151,42 @@ class _Prefetcher:
             self._pending = None
 
 
+class _Buffers:
+    """Rows per table kind until a request's worth; a full buffer becomes a job on the bounded queue
+    (which is what pushes back on the producer when the gateway is slower than the source)."""
+
+    def __init__(
+        self, destinations: dict[str, str], batch_size: int, queue: asyncio.Queue[_Job | None], stats: Stats
+    ) -> None:
+        self._destinations = destinations
+        self._batch_size = batch_size
+        self._queue = queue
+        self._stats = stats
+        self._rows: dict[str, list[OutRow]] = {kind: [] for kind in destinations}
+        #: When the oldest buffered row was added (kept only when paced; cleared by :meth:`flush`).
+        self.oldest: float | None = None
+
+    async def add(self, event: Event) -> None:
+        for kind, row in event.rows.items():
+            rows = self._rows[kind]
+            rows.append(OutRow(event.ind, row))
+            if len(rows) >= self._batch_size:
+                await self._emit(kind)
+
+    async def flush(self) -> None:
+        """Send every partly filled buffer (pacing would otherwise let its rows wait)."""
+        for kind in self._destinations:
+            if self._rows[kind]:
+                await self._emit(kind)
+        self.oldest = None
+
+    async def _emit(self, kind: str) -> None:
+        rows = self._rows[kind]
+        self._rows[kind] = []
+        self._stats.records_sent += len(rows)
+        await self._queue.put((self._destinations[kind], rows))
+
+
 class Emulator:
     """One emulator run; ``stats`` is live while :meth:`run` goes."""
 
@@ -251,55 +287,42 @@ class Emulator:
     # -- producer -----------------------------------------------------------------------------
 
     async def _produce(self, prefetch: _Prefetcher, queue: asyncio.Queue[_Job | None], start: float) -> None:
-        opts, stats, clock = self.options, self.stats, self._clock
-        bucket = TokenBucket(opts.rate, opts.burst, clock=clock, sleep=self._sleep) if opts.rate > 0 else None
+        """Feed every event's rows to the buffers until the events, the deadline or an abort end the run."""
+        opts, stats = self.options, self.stats
+        bucket = TokenBucket(opts.rate, opts.burst, clock=self._clock, sleep=self._sleep) if opts.rate > 0 else None
         deadline = start + opts.duration_s if opts.duration_s is not None else None
-        destinations = {kind: self.route.destination(kind) for kind in TABLES}
-        buffers: dict[str, list[OutRow]] = {kind: [] for kind in TABLES}
-        oldest: float | None = None  # when the oldest buffered row was added
-        batch_size = opts.batch_size
-
-        async def emit(kind: str) -> None:
-            rows = buffers[kind]
-            buffers[kind] = []
-            stats.records_sent += len(rows)
-            await queue.put((destinations[kind], rows))
-
-        async def flush() -> None:
-            nonlocal oldest
-            for kind in TABLES:
-                if buffers[kind]:
-                    await emit(kind)
-            oldest = None
-
+        buffers = _Buffers({kind: self.route.destination(kind) for kind in TABLES}, opts.batch_size, queue, stats)
         try:
             while (chunk := await prefetch.next()) is not None:
                 for event in chunk:
-                    if stats.aborted is not None:
+                    if not await self._admit(bucket, buffers, deadline):
                         return
-                    if deadline is not None and clock() >= deadline:
-                        return
-                    if bucket is not None:
-                        wait = bucket.reserve(1)
-                        if wait > 0:
-                            if oldest is not None and clock() + wait - oldest >= opts.linger_s:
-                                await flush()
-                            await self._sleep(wait)
-                            if deadline is not None and clock() >= deadline:
-                                return
-                        if self.dispatch_times is not None:
-                            self.dispatch_times.append(clock())
-                    if oldest is None and bucket is not None:
-                        oldest = clock()
-                    for kind, row in event.rows.items():
-                        buffer = buffers[kind]
-                        buffer.append(OutRow(event.ind, row))
-                        if len(buffer) >= batch_size:
-                            await emit(kind)
+                    await buffers.add(event)
                     stats.events += 1
         finally:
             if stats.aborted is None:
-                await flush()
+                await buffers.flush()
+
+    async def _admit(self, bucket: TokenBucket | None, buffers: _Buffers, deadline: float | None) -> bool:
+        """Whether the next event may go now: not after an abort or the deadline; with a rate, once the
+        bucket lets it through (sending the buffers first if the wait would let their rows linger)."""
+        clock = self._clock
+        if self.stats.aborted is not None or _past(deadline, clock):
+            return False
+        if bucket is None:
+            return True
+        wait = bucket.reserve(1)
+        if wait > 0:
+            if buffers.oldest is not None and clock() + wait - buffers.oldest >= self.options.linger_s:
+                await buffers.flush()
+            await self._sleep(wait)
+            if _past(deadline, clock):
+                return False
+        if self.dispatch_times is not None:
+            self.dispatch_times.append(clock())
+        if buffers.oldest is None:
+            buffers.oldest = clock()
+        return True
 
     # -- workers ------------------------------------------------------------------------------
 
@@ -397,6 +420,10 @@ class Emulator:
         if self._console is None:
             return None
         return _ProgressTask(self, planned, self._console)
+
+
+def _past(deadline: float | None, clock: Clock) -> bool:
+    return deadline is not None and clock() >= deadline
 
 
 def _message(response: httpx.Response) -> str:

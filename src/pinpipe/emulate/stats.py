@@ -12,6 +12,8 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from pinpipe.percentile import nearest_rank
+
 MAX_SAMPLES = 1_000_000
 
 
@@ -38,11 +40,7 @@ class LatencySamples:
 
     def percentile(self, p: float) -> float | None:
         """The ``p``-th percentile (0 < p <= 100), or None with no sample."""
-        if not self._samples:
-            return None
-        ordered = sorted(self._samples)
-        rank = max(1, -(-len(ordered) * p // 100))  # ceil(n * p / 100), at least 1
-        return ordered[int(rank) - 1]
+        return nearest_rank(sorted(self._samples), p)
 
 
 @dataclass

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pinpipe.engines.base import Cleaned, Engine
-from pinpipe.engines.lake import Lake, LakeFile
 from pinpipe.errors import ConfigError
 from pinpipe.settings import Settings
 
@@ -23,4 +22,4 @@ def get_engine(name: str, settings: Settings, *, spark_master: str | None = None
     raise ConfigError(f"unknown engine {name!r}", hint="use one of: " + ", ".join(ENGINES))
 
 
-__all__ = ["ENGINES", "Cleaned", "Engine", "Lake", "LakeFile", "get_engine"]
+__all__ = ["ENGINES", "Cleaned", "Engine", "get_engine"]

@@ -16,6 +16,7 @@ tables either way, so one engine reads and extends what the other wrote. What ``
 
 from __future__ import annotations
 
+import importlib.abc
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -23,9 +24,8 @@ from typing import Any, Protocol
 
 import pyarrow as pa
 
-from pinpipe.engines.lake import LakeFile
-
-Rows = pa.Table | pa.RecordBatchReader
+from pinpipe.lake.store import LakeFile, LakeStore
+from pinpipe.tables.delta import Rows
 
 
 @dataclass
@@ -48,8 +48,9 @@ class Engine(Protocol):
 
     name: str
 
-    def clean(self, files: Mapping[str, Sequence[LakeFile]], lake: object) -> Cleaned:
-        """Clean the raw records of ``files`` (kind → that topic's files); ``lake`` reads odd files."""
+    def clean(self, files: Mapping[str, Sequence[LakeFile]], lake: LakeStore) -> Cleaned:
+        """Clean the raw records of ``files`` (kind → that topic's files); ``lake`` reads the files an
+        engine cannot read itself (DuckDB: gzip, bytes that are not UTF-8)."""
         ...
 
     def merge_clean(self, cleaned: Cleaned, kind: str, uri: str, metadata: Mapping[str, str]) -> int:
@@ -71,11 +72,10 @@ class Engine(Protocol):
     def close(self) -> None: ...
 
 
-class _NoPandas:
+class _NoPandas(importlib.abc.MetaPathFinder):
     """A meta path finder that finds no pandas (see :func:`skip_pandas_probe`)."""
 
-    @staticmethod
-    def find_spec(name: str, *_: object) -> None:
+    def find_spec(self, name: str, *_: object) -> None:
         if name == "pandas":
             raise ModuleNotFoundError("pandas is skipped for pyarrow's probe", name=name)
 
@@ -94,11 +94,11 @@ def skip_pandas_probe() -> None:
     if "pandas" in sys.modules:
         return
     finder = _NoPandas()
-    sys.meta_path.insert(0, finder)  # type: ignore[arg-type]
+    sys.meta_path.insert(0, finder)
     try:
         pa.array([0], pa.int64())
     finally:
-        sys.meta_path.remove(finder)  # type: ignore[arg-type]
+        sys.meta_path.remove(finder)
 
 
 class _Counted:
@@ -134,7 +134,7 @@ class DeltaRsTables:
         return counted.count
 
     def add_dead_letters(self, cleaned: Cleaned, uri: str, started: datetime, metadata: Mapping[str, str]) -> int:
-        from pinpipe.clean.batch import dead_letter_table
+        from pinpipe.clean.inprocess import dead_letter_table
         from pinpipe.tables.delta import add_dead_letters
 
         dead = dead_letter_table(cleaned.dead_letters, "batch", started)

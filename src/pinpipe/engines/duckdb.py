@@ -3,12 +3,13 @@
 Why it is shaped so (each measured on 1M events, 3.9M records, in bench/batch.py; docs/PERFORMANCE.md):
 
 - **Reading.** Raw files are read natively (``read_text``) and split into one record per line with its
-  line number, which gives the record's offset. DuckDB runs one ``read_text`` scan on one thread, and
-  everything downstream of it (the JSON parse, the cleaning) in that same pipeline: the files are
-  therefore read as one ``read_text`` per thread, joined by ``UNION ALL``, which DuckDB runs side by side.
-  gzip files, which ``read_text`` cannot decompress, and files holding bytes that are not UTF-8, which
-  it refuses whole, go through Python (:meth:`Lake.read_records`): such a file's good lines are cleaned
-  like any other, each bad line becomes a dead letter.
+  line number, which gives the record's offset (:func:`pinpipe.lake.records.duckdb_records_sql`).
+  DuckDB runs one ``read_text`` scan on one thread, and everything downstream of it (the JSON parse,
+  the cleaning) in that same pipeline: the files are therefore read as one ``read_text`` per thread,
+  joined by ``UNION ALL``, which DuckDB runs side by side. gzip files, which ``read_text`` cannot
+  decompress, and files holding bytes that are not UTF-8, which it refuses whole, are read through the
+  lake's store and split in Python (:func:`pinpipe.lake.records.text_records`, the same rule): such a
+  file's good lines are cleaned like any other, each bad line becomes a dead letter.
 - **Staging.** The records, parsed once (see :class:`pinpipe.clean.sql.Dialect`), live in a table of an
   in-memory database that spills to a temporary folder past ``memory_limit``. A table in an attached
   database file took about 3× as long to build (DuckDB compresses and checkpoints what it writes
@@ -28,17 +29,19 @@ from __future__ import annotations
 import shutil
 import tempfile
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 
-from pinpipe.clean.batch import duckdb_connect
-from pinpipe.clean.schema import CLEAN_SCHEMAS, RAW_RECORD_SCHEMA
+from pinpipe.clean.inprocess import duckdb_connect
+from pinpipe.clean.schema import CLEAN_SCHEMAS, NOT_UTF8_REASON, RAW_RECORD_SCHEMA
 from pinpipe.clean.sql import DUCKDB, clean_sql, dead_letter_sql, literal, staged_sql
 from pinpipe.engines.base import Cleaned, DeltaRsTables, skip_pandas_probe
-from pinpipe.engines.lake import Lake, LakeFile
 from pinpipe.insights.queries import INSIGHTS, VIEW_COLUMNS, VIEWS
+from pinpipe.lake.records import duckdb_records_sql, text_records
+from pinpipe.lake.store import LakeFile, LakeStore, read_file
 from pinpipe.tables.delta import (
     FileStats,
     add_files,
@@ -51,9 +54,6 @@ from pinpipe.tables.delta import (
 
 DEFAULT_MEMORY_LIMIT = "1500MB"
 BATCH_ROWS = 100_000
-# partition and start offset from a sink file's name: <topic>+<p>+<startOffset>.json
-_PARTITION = "[+]([0-9]+)[+][0-9]+[.]json$"
-_START = "[+]([0-9]+)[.]json$"
 # What DuckDB says when read_text meets bytes that are not UTF-8 (the file is then read by Python).
 _NOT_UTF8 = "valid UTF-8"
 # One Parquet file per thread and COPY, rolled over past this size (Spark splits big files anyway).
@@ -95,23 +95,14 @@ class DuckDBEngine(DeltaRsTables):
 
     def _read_text(self, files: Sequence[LakeFile]) -> str:
         """(topic, partition, offset, value) of plain ``files``: one ``read_text`` scan of them."""
-        paths = ", ".join(literal(f.path if f.url.startswith("file://") else f.url) for f in files)
-        topic = literal(files[0].topic)
-        # partition and start offset are read from the name once per file, before the lines are unnested
-        return (
-            f"SELECT {topic} AS topic, file_partition AS partition, start + i - 1 AS offset, value"
-            f" FROM (SELECT CAST(regexp_extract(filename, {literal(_PARTITION)}, 1) AS BIGINT) AS file_partition,"
-            f" CAST(regexp_extract(filename, {literal(_START)}, 1) AS BIGINT) AS start,"
-            f" unnest(lines) AS value, generate_subscripts(lines, 1) AS i, len(lines) AS n"
-            f" FROM (SELECT filename, string_split(content, chr(10)) AS lines"
-            f" FROM read_text([{paths}]))) AS split WHERE NOT (i = n AND value = '')"
-        )
+        paths = ", ".join(literal(str(f.local_path or f.url)) for f in files)
+        return duckdb_records_sql(f"read_text([{paths}])", files[0].info.topic)
 
     def _raw_source(self, kind: str, plain: Sequence[LakeFile], packed: pa.Table | None) -> str:
         """A relation of (topic, partition, offset, value) over ``plain`` files and ``packed`` records."""
         parts: list[str] = []
         if plain:
-            if any(f.url.startswith("s3://") for f in plain):
+            if any(f.local_path is None for f in plain):
                 self._register_s3()
             # one scan per thread (round robin keeps their sizes even): each is a pipeline of its own
             groups = [list(plain[i :: self.threads]) for i in range(min(self.threads, len(plain)))]
@@ -121,18 +112,18 @@ class DuckDBEngine(DeltaRsTables):
             parts.append(f"SELECT * FROM packed_{kind}")
         return "(" + " UNION ALL ".join(parts) + ") AS raw"
 
-    def _stage(self, kind: str, files: Sequence[LakeFile], lake: Lake) -> pa.Table:
+    def _stage(self, kind: str, files: Sequence[LakeFile], lake: LakeStore) -> pa.Table:
         """Stage ``kind``'s records as table ``staged_<kind>``; returns the lines that are not UTF-8.
 
         A file ``read_text`` refuses (bytes that are not UTF-8) fails the whole statement: then every
         plain file is checked once and the ones that fail go through Python with the gzip files.
         """
-        plain = [f for f in files if not f.compressed]
-        odd = [f for f in files if f.compressed]
+        plain = [f for f in files if not f.info.compressed]
+        odd = [f for f in files if f.info.compressed]
         for attempt in range(2):
             packed, bad_lines = (None, None)
             if odd:
-                read = [lake.read_records(f) for f in odd]
+                read = [read_records(lake, f) for f in odd]
                 packed = pa.concat_tables([records for records, _ in read])
                 bad_lines = pa.concat_tables([bad for _, bad in read])
             source = self._raw_source(kind, plain, packed)
@@ -142,7 +133,7 @@ class DuckDBEngine(DeltaRsTables):
             except Exception as exc:
                 if attempt or _NOT_UTF8 not in str(exc):
                     raise
-                not_utf8 = {f.url for f in lake.not_utf8(plain)}
+                not_utf8 = {f.url for f in not_utf8_files(lake, plain)}
                 odd += [f for f in plain if f.url in not_utf8]
                 plain = [f for f in plain if f.url not in not_utf8]
                 continue
@@ -153,8 +144,7 @@ class DuckDBEngine(DeltaRsTables):
             return bad_lines if bad_lines is not None else DEAD_RECORD_SCHEMA.empty_table()
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def clean(self, files: Mapping[str, Sequence[LakeFile]], lake: object) -> Cleaned:
-        assert isinstance(lake, Lake)
+    def clean(self, files: Mapping[str, Sequence[LakeFile]], lake: LakeStore) -> Cleaned:
         read: dict[str, int] = {}
         dead: list[pa.Table] = []
         for kind, kind_files in files.items():
@@ -244,6 +234,41 @@ class DuckDBEngine(DeltaRsTables):
 DEAD_RECORD_SCHEMA = pa.schema(
     [*RAW_RECORD_SCHEMA, pa.field("reason", pa.string())],
 )
+
+
+def read_records(lake: LakeStore, file: LakeFile) -> tuple[pa.Table, pa.Table]:
+    """A file's records as (topic, partition, offset, value), and its lines that are not UTF-8 as dead
+    letters (topic, partition, offset, value, reason): they keep their offsets, the others keep theirs."""
+    split = text_records(read_file(lake, file), file.info.start_offset)
+    records = _records(file, split.offsets, split.values)
+    dead = _records(file, split.not_utf8_offsets, split.not_utf8_values)
+    reasons = pa.array([NOT_UTF8_REASON] * dead.num_rows, pa.string())
+    return records, dead.append_column("reason", reasons)
+
+
+def _records(file: LakeFile, offsets: Sequence[int], values: Sequence[str]) -> pa.Table:
+    n = len(values)
+    columns: dict[str, Any] = {
+        "topic": pa.array([file.info.topic] * n, pa.string()),
+        "partition": pa.array([file.info.partition] * n, pa.int64()),
+        "offset": pa.array(offsets, pa.int64()),
+        "value": pa.array(values, pa.string()),
+    }
+    return pa.table(columns, schema=RAW_RECORD_SCHEMA)
+
+
+def not_utf8_files(lake: LakeStore, files: Sequence[LakeFile]) -> list[LakeFile]:
+    """Those of ``files`` holding bytes that are not UTF-8 (``read_text`` refuses them whole)."""
+
+    def bad(file: LakeFile) -> bool:
+        try:
+            read_file(lake, file).decode("utf-8")
+        except UnicodeDecodeError:
+            return True
+        return False
+
+    with ThreadPoolExecutor(max_workers=4) as pool:  # reads wait on I/O (S3) more than on the GIL
+        return [f for f, is_bad in zip(files, pool.map(bad, files), strict=True) if is_bad]
 
 
 def _file_stats(folder: Path, row: tuple[Any, ...]) -> FileStats:

@@ -2,7 +2,8 @@
 
 It runs the same SQL text as DuckDB (rendered with the Spark dialect of :mod:`pinpipe.clean.sql`),
 so the two engines cannot drift. Files are read whole (``wholetext``), one row per sink file, and
-split into lines with ``posexplode`` so every record keeps its offset = start offset + line number.
+split into records by :func:`pinpipe.lake.records.spark_records` (as the Spark stream's file source
+splits them), so every record keeps its offset = start offset + line number.
 
 Nothing proportional to the data reaches the driver: the clean rows, the dead letters and the
 insights are written by delta-spark from the executors (``format("delta")``, ``MERGE INTO``); the
@@ -26,15 +27,14 @@ import pyarrow as pa
 from pinpipe.clean.schema import CLEAN_SCHEMAS, DEAD_LETTER_KEY, DEAD_LETTER_SCHEMA, RAW_RECORD_SCHEMA
 from pinpipe.clean.sql import SPARK, clean_sql, dead_letter_sql, staged_sql
 from pinpipe.engines.base import Cleaned
-from pinpipe.engines.lake import LakeFile
 from pinpipe.insights.queries import INSIGHTS, VIEW_COLUMNS, VIEWS
+from pinpipe.lake.records import spark_records
+from pinpipe.lake.store import LakeFile, LakeStore
 from pinpipe.settings import Settings
 from pinpipe.spark import needs_of, spark_errors, spark_path, spark_session
 from pinpipe.spark.catalog import register_tables
 from pinpipe.tables.names import named_tables
 
-_PARTITION = r"\+([0-9]+)\+[0-9]+\.json(\.gz)?$"
-_START = r"\+([0-9]+)\.json(\.gz)?$"
 USER_METADATA = "spark.databricks.delta.commitInfo.userMetadata"
 _SQL_TYPES = {pa.int64(): "BIGINT", pa.int32(): "INT", pa.string(): "STRING", pa.float64(): "DOUBLE"}
 
@@ -155,30 +155,10 @@ class SparkEngine:
             return self.spark.createDataFrame(
                 [], ", ".join(f"`{f.name}` {sql_type(f.type)}" for f in RAW_RECORD_SCHEMA)
             )
-        topic = files[0].topic
         text = self.spark.read.text([spark_path(f.url) for f in files], wholetext=True)
-        # Strip the newline that ends the last record, then split: the exploded rows must not carry the
-        # file's whole text (1,000 records per file × its size blew a 1 GB heap when they did). A file
-        # holding bytes that are not UTF-8 is split byte for byte, through ISO-8859-1 (one character
-        # per byte, and back): a split of the text itself turns bad bytes into U+FFFD first, and the
-        # shared cleaning could no longer tell (and dead-letter) the lines that hold them.
-        utf8 = F.expr("is_valid_utf8(value)")
-        content = F.when(utf8, F.col("value")).otherwise(F.expr("decode(CAST(value AS BINARY), 'ISO-8859-1')"))
-        lines = text.where(F.length("value") > 0).select(
-            F.input_file_name().alias("filename"),
-            utf8.alias("utf8"),
-            F.posexplode(F.split(F.regexp_replace(content, "\n\\z", ""), "\n")).alias("pos", "line"),
-        )
-        return lines.select(
-            F.lit(topic).alias("topic"),
-            F.regexp_extract("filename", _PARTITION, 1).cast("bigint").alias("partition"),
-            (F.regexp_extract("filename", _START, 1).cast("bigint") + F.col("pos")).alias("offset"),
-            F.when(F.col("utf8"), F.col("line"))
-            .otherwise(F.expr("CAST(encode(line, 'ISO-8859-1') AS STRING)"))
-            .alias("value"),
-        )
+        return spark_records(text.select(F.input_file_name().alias("filename"), "value"), files[0].info.topic)
 
-    def clean(self, files: Mapping[str, Sequence[LakeFile]], lake: object) -> Cleaned:
+    def clean(self, files: Mapping[str, Sequence[LakeFile]], lake: LakeStore) -> Cleaned:
         with spark_errors():
             read: dict[str, int] = {}
             dead: list[Any] = []
@@ -189,9 +169,9 @@ class SparkEngine:
                 staged.createOrReplaceTempView(f"staged_{kind}")
                 read[kind] = staged.count()
                 dead.append(self.spark.sql(dead_letter_sql(SPARK, f"staged_{kind}")))
-        dead_letters = dead[0] if dead else None
-        for frame in dead[1:]:
-            dead_letters = dead_letters.unionByName(frame)
+        dead_letters = None
+        for frame in dead:
+            dead_letters = frame if dead_letters is None else dead_letters.unionByName(frame)
 
         def rows(kind: str) -> Any:
             # unsorted, as on DuckDB: nothing downstream needs the order, and a global sort is a shuffle

@@ -15,6 +15,7 @@ unchanged) and an empty value (a tombstone) becomes ``null``.
 
 from __future__ import annotations
 
+import gzip
 import struct
 import zlib
 from collections.abc import Sequence
@@ -61,13 +62,25 @@ def encode(values: Sequence[bytes], compression: Compression = Compression.NONE)
     return gzip_bytes(data) if compression is Compression.GZIP else data
 
 
+def inflate(data: bytes) -> bytes:
+    """A ``.json.gz`` object's JSON lines. Every gzip member is read (files other tools wrote may hold
+    several, concatenated); the sink's own files hold one."""
+    return gzip.decompress(data)
+
+
+def split_lines(data: bytes) -> list[bytes]:
+    """The records of JSON lines, one per line: the newline that ends the last record ends nothing more,
+    so ``b""`` holds none and ``b"a\\n\\n"`` holds ``a`` and an empty record (a record's offset is its
+    file's start offset plus its index here, in every reader: :mod:`pinpipe.lake.records`)."""
+    lines = data.split(b"\n")
+    if lines[-1] == b"":
+        lines.pop()
+    return lines
+
+
 def decode(data: bytes, *, compressed: bool) -> list[bytes]:
     """The lines (record values) of one lake object, for readers and tests."""
-    if compressed:
-        data = zlib.decompress(data, wbits=zlib.MAX_WBITS | 16)
-    if not data:
-        return []
-    return data.rstrip(b"\n").split(b"\n")
+    return split_lines(inflate(data) if compressed else data)
 
 
 def count_records(data: bytes, *, compressed: bool) -> int:

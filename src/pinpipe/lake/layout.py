@@ -85,24 +85,32 @@ def object_key(
     return f"{topic_prefix(topic)}partition={partition}/{name}"
 
 
+# The sink's file name, ``<topic>+<partition>+<start offset:010d>.json[.gz]``, once for every reader:
+# ``FILE_NAME`` for Python, and for the engines' SQL (``regexp_extract(name, …, 1)`` in Spark and DuckDB)
+# the partition and the start offset as group 1 of a pattern that ends the name. Those two are written
+# without backslashes or quotes, so they pass :func:`pinpipe.clean.sql.literal` and mean the same to
+# Python's ``re``, Java's regex and RE2.
+FILE_NAME = re.compile(r"(?P<topic>[A-Za-z0-9._-]+)\+(?P<partition>\d+)\+(?P<start>\d{10,})\.json(?P<gz>\.gz)?$")
+PARTITION_IN_NAME = "[+]([0-9]+)[+][0-9]+[.]json([.]gz)?$"
+START_IN_NAME = "[+]([0-9]+)[.]json([.]gz)?$"
+
 _KEY = re.compile(
-    r"(?:^|/)topics/(?P<topic>[A-Za-z0-9._-]+)/"
-    r"(?:year=(?P<y>\d{4})/month=(?P<m>\d{2})/day=(?P<d>\d{2})|partition=(?P<p>\d+))/"
-    r"(?P<name>[A-Za-z0-9._-]+)\+(?P<part>\d+)\+(?P<start>\d{10,})\.json(?P<gz>\.gz)?$"
+    r"(?:^|/)topics/(?P<folder>[A-Za-z0-9._-]+)/"
+    r"(?:year=(?P<y>\d{4})/month=(?P<m>\d{2})/day=(?P<d>\d{2})|partition=(?P<p>\d+))/" + FILE_NAME.pattern
 )
 
 
 def parse_key(key: str) -> LakeObject | None:
     """Read a lake key back (either layout); ``None`` for anything that is not a sink file (temp files)."""
     match = _KEY.search(key)
-    if match is None or match["name"] != match["topic"]:
+    if match is None or match["topic"] != match["folder"]:
         return None
-    if match["p"] is not None and int(match["p"]) != int(match["part"]):
+    if match["p"] is not None and int(match["p"]) != int(match["partition"]):
         return None
     day = date(int(match["y"]), int(match["m"]), int(match["d"])) if match["y"] else None
     return LakeObject(
         topic=match["topic"],
-        partition=int(match["part"]),
+        partition=int(match["partition"]),
         start_offset=int(match["start"]),
         day=day,
         compressed=match["gz"] is not None,

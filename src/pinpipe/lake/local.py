@@ -5,7 +5,7 @@ name ``parse_key`` rejects), fsynced, moved into place with ``os.replace`` (atom
 then the target folder is fsynced so the rename itself survives a power cut. The objects of one
 ``write`` are renamed in the mapping's order, so they appear in that order (``publishes_in_order``).
 A crash leaves at most temp files nobody reads; the next store opened on this host removes temps of
-dead processes.
+dead processes (unless opened ``read_only``, as readers open it: they change nothing in the lake).
 """
 
 from __future__ import annotations
@@ -17,11 +17,11 @@ import socket
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
+from urllib.parse import urlsplit
 
 from pinpipe.errors import BackendUnavailableError, ConfigError
 from pinpipe.lake.layout import TOPICS_DIR
-from pinpipe.lake.store import check_key
+from pinpipe.lake.store import check_key, file_path
 
 TMP_DIR = ".pinpipe-tmp"
 _MAX_DIR_FDS = 256
@@ -52,12 +52,13 @@ class LocalLake:
 
     publishes_in_order = True
 
-    def __init__(self, url: str) -> None:
-        parts = urlsplit(url)
-        if parts.scheme != "file" or parts.netloc not in {"", "localhost"}:
+    def __init__(self, url: str, *, read_only: bool = False) -> None:
+        root = file_path(url)
+        if root is None or urlsplit(url).netloc not in {"", "localhost"}:
             raise ConfigError(f"not a local lake URL: {url!r}", hint="use file:///absolute/path/lake")
         self.url = url
-        self.root = Path(unquote(parts.path))
+        self.root = root
+        self.read_only = read_only
         self.tmp = self.root / TMP_DIR
         # Host and pid in temp names: concurrent sinks never collide, and cleanup knows whose temps.
         self._tag = f"{socket.gethostname()}-{os.getpid()}-"
@@ -65,6 +66,8 @@ class LocalLake:
         self._known_dirs: set[Path] = set()
         self._dir_fds: dict[Path, int] = {}
         self._pool: ThreadPoolExecutor | None = None
+        if read_only:
+            return
         try:
             self._ensure_dir(self.tmp)
         except OSError as exc:
@@ -81,6 +84,8 @@ class LocalLake:
 
         So objects appear in order (a crash leaves a prefix of them published, the rest as temps)
         and all are durable on return."""
+        if self.read_only:
+            raise ConfigError(f"the lake at {self.url} was opened for reading only")
         items = [(self.root / check_key(key), data) for key, data in objects.items()]
         if not items:
             return
@@ -187,6 +192,15 @@ class LocalLake:
             rel = Path(folder).relative_to(self.root).as_posix()
             for name in files:
                 yield name if rel == "." else f"{rel}/{name}"
+
+    def list_names(self, prefix: str) -> list[str]:
+        folder = self.root / check_key(prefix.strip("/"))
+        try:
+            return [entry.name for entry in os.scandir(folder)]  # a key-like prefix: never the root's temps
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+        except OSError as exc:
+            raise BackendUnavailableError(f"lake listing of {self.url} failed: {exc}", retry_after=1.0) from exc
 
     # ------------------------------------------------------------------ lifecycle
 

@@ -23,7 +23,7 @@ class S3Lake:
 
     publishes_in_order = False  # the PUTs of one write run concurrently
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, read_only: bool = False) -> None:
         parts = urlsplit(url)
         if parts.scheme != "s3" or not parts.netloc:
             raise ConfigError(f"not an S3 lake URL: {url!r}", hint="use s3://bucket/prefix")
@@ -32,6 +32,7 @@ class S3Lake:
         except ImportError as exc:
             raise ConfigError("an s3:// lake needs the package 's3fs'", hint="pip install 's3fs>=2025'") from exc
         self.url = url
+        self.read_only = read_only  # nothing is created or tidied on S3: only ``write`` differs
         self.base = f"{parts.netloc}/{parts.path.strip('/')}".rstrip("/")
         # No listing cache: the sink and readers must see objects written by other processes.
         self.fs: Any = s3fs.S3FileSystem(use_listings_cache=False, skip_instance_cache=True)
@@ -40,6 +41,8 @@ class S3Lake:
         return f"{self.base}/{check_key(key)}"
 
     def write(self, objects: Mapping[str, bytes]) -> None:
+        if self.read_only:
+            raise ConfigError(f"the lake at {self.url} was opened for reading only")
         if not objects:
             return
         paths = {self._path(k): v for k, v in objects.items()}
@@ -68,6 +71,16 @@ class S3Lake:
         cut = len(self.base) + 1
         for path in found:
             yield path[cut:]
+
+    def list_names(self, prefix: str) -> list[str]:
+        folder = f"{self.base}/{check_key(prefix.strip('/'))}"
+        try:
+            found = self.fs.ls(folder, detail=False)
+        except FileNotFoundError:
+            return []
+        except OSError as exc:
+            raise BackendUnavailableError(f"lake listing of {self.url} failed: {exc}", retry_after=1.0) from exc
+        return [str(path).rstrip("/").rsplit("/", 1)[-1] for path in found]
 
     def close(self) -> None:
         """s3fs keeps its session for the process; nothing to release per store."""

@@ -4,29 +4,48 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Iterable
+from typing import Protocol
 from urllib.parse import urlsplit
 
 from pinpipe.errors import ConfigError
 from pinpipe.log.base import (
     Appended,
+    CommittedLog,
     EventLog,
+    GroupInUseError,
+    LogCapabilities,
     LogConsumer,
     OutRecord,
     Record,
+    SingleConsumerLog,
+    SubmittingLog,
     TopicPartition,
     UnknownTopicError,
+    can_read_committed,
+    can_submit,
+    keeps_single_consumer,
 )
 from pinpipe.log.names import validate_name
 
 __all__ = [
     "Appended",
+    "CommittedLog",
     "EventLog",
+    "GroupInUseError",
+    "LogCapabilities",
     "LogConsumer",
     "OutRecord",
     "Record",
+    "SingleConsumerLog",
+    "SubmittingLog",
     "TopicPartition",
     "UnknownTopicError",
+    "can_read_committed",
+    "can_submit",
+    "capabilities_of",
     "ensure_topics",
+    "keeps_single_consumer",
+    "log_exists",
     "open_log",
     "validate_name",
 ]
@@ -39,8 +58,16 @@ BACKENDS: dict[str, str] = {
 }
 
 
-def open_log(url: str, settings: object | None = None) -> EventLog:
-    """Open the event log named by ``url`` (``sqlite:///…``, ``kafka://h:p[,…]``, ``kinesis://region``)."""
+class _Backend(Protocol):
+    """A backend class: its capabilities, and its constructor."""
+
+    capabilities: LogCapabilities
+
+    def __call__(self, url: str, settings: object | None) -> EventLog: ...
+
+
+def _backend(url: str) -> _Backend:
+    """The backend class ``url``'s scheme names (its module imported now, with its client library)."""
     scheme = urlsplit(url).scheme
     target = BACKENDS.get(scheme)
     if target is None:
@@ -49,8 +76,28 @@ def open_log(url: str, settings: object | None = None) -> EventLog:
             hint="use sqlite:///path/log.db, kafka://host:9092 or kinesis://region",
         )
     module_name, cls_name = target.split(":")
-    module = importlib.import_module(module_name)
-    return getattr(module, cls_name)(url, settings)
+    backend: _Backend = getattr(importlib.import_module(module_name), cls_name)
+    return backend
+
+
+def open_log(url: str, settings: object | None = None) -> EventLog:
+    """Open the event log named by ``url`` (``sqlite:///…``, ``kafka://h:p[,…]``, ``kinesis://region``)."""
+    return _backend(url)(url, settings)
+
+
+def capabilities_of(url: str) -> LogCapabilities:
+    """What the backend of ``url`` can do, without opening it (for callers that hold only a URL)."""
+    return _backend(url).capabilities
+
+
+def log_exists(url: str) -> bool:
+    """Whether opening ``url`` finds a log rather than makes one: only the embedded log is a file that
+    opening creates; a broker or a region is taken to be there (opening it tells)."""
+    if urlsplit(url).scheme != "sqlite":
+        return True
+    from pinpipe.log.embedded import db_path
+
+    return db_path(url).exists()
 
 
 def ensure_topics(log: EventLog, names: Iterable[str], partitions: int = 1) -> None:

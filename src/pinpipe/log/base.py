@@ -4,15 +4,48 @@ Small on purpose: producers append batches and get positions back; consumers rea
 of partitions from positions they commit. Offsets are dense per (topic, partition) from 0 on the
 embedded log and Kafka; on Kinesis the (large, increasing, non-dense) sequence number plays the
 role, so consumers must never assume ``next = offset + 1`` without asking the backend.
+
+Where backends differ, each says so in :class:`LogCapabilities` (``log.capabilities``), so the code
+above the log asks what a backend can do and never reads a URL's scheme to guess it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from concurrent.futures import Future
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Protocol, Self, runtime_checkable
+from pathlib import Path
+from typing import Protocol, Self, TypeGuard, runtime_checkable
 
 from pinpipe.errors import PinpipeError, RetryableError
+
+
+@dataclass(frozen=True, slots=True)
+class LogCapabilities:
+    """How a backend differs from the others where the contract leaves room, as data on the class.
+
+    The sink, the stream job, the status page and the gateway decide by these flags, so a new backend
+    states its nature once here instead of being special-cased by URL scheme across the tree.
+    """
+
+    dense_offsets: bool
+    """Offsets count records from 0 per partition (embedded, Kafka): ``end - committed`` is a lag and an
+    offset fits a Delta transaction version. Kinesis sequence numbers only increase."""
+
+    rebalances: bool
+    """A consumer may lose or gain partitions inside ``poll`` (Kafka's group coordinator), so nothing of
+    a partition may be in flight across a poll. False where a consumer keeps its partitions for life."""
+
+    single_consumer_per_home: bool
+    """A group may run one consumer at a time, enforced by :meth:`SingleConsumerLog.hold_group` (the
+    embedded log: no coordinator shares its partitions, so two members would both read everything)."""
+
+    submit: bool
+    """The log offers :meth:`SubmittingLog.submit`: an append that hands back a future at once."""
+
+    committed: bool
+    """The log offers :meth:`CommittedLog.committed`: a group's positions, read without joining it."""
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -66,6 +99,10 @@ class InvalidPartitionError(PinpipeError):
     """A record asked for a partition the topic does not have."""
 
 
+class GroupInUseError(PinpipeError):
+    """Another process runs a consumer of the group on a log that keeps a group to one consumer."""
+
+
 class GroupJoinTimeoutError(RetryableError):
     """The broker's group coordinator did not settle this member's share in time.
 
@@ -77,6 +114,8 @@ class GroupJoinTimeoutError(RetryableError):
 @runtime_checkable
 class LogConsumer(Protocol):
     """A member of a consumer group: reads its assigned partitions from committed positions."""
+
+    capabilities: LogCapabilities  # its log's: a loop holding only the consumer can still ask
 
     def poll(self, max_records: int = 1000, timeout_s: float = 1.0) -> list[Record]:
         """Up to ``max_records`` in offset order per partition; empty after ``timeout_s`` of nothing."""
@@ -97,7 +136,8 @@ class LogConsumer(Protocol):
 
         Until then an empty :meth:`assignment` means "not yet", not "nothing to read": ``--until-idle``
         runs wait for it, and a member the group gives nothing returns at once instead of waiting
-        forever. Backends without group rebalancing (embedded, Kinesis) are joined from the start.
+        forever. Backends without group rebalancing (``capabilities.rebalances`` false: embedded,
+        Kinesis) are joined from the start.
         """
         ...
 
@@ -113,6 +153,7 @@ class EventLog(Protocol):
     """A durable, partitioned, ordered log. ``append`` returning means durable (a 200 depends on it)."""
 
     url: str
+    capabilities: LogCapabilities
 
     def append(self, topic: str, records: Sequence[OutRecord]) -> list[Appended]:
         """Append all or nothing; one :class:`Appended` per record, in order."""
@@ -137,6 +178,49 @@ class EventLog(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+class SubmittingLog(EventLog, Protocol):
+    """A log with ``capabilities.submit``: appends can be awaited without a thread blocking on each."""
+
+    def submit(self, topic: str, records: Sequence[OutRecord]) -> Future[list[Appended]]:
+        """Queue an append; the future completes once the records are durable (or fails as ``append``)."""
+        ...
+
+
+class CommittedLog(EventLog, Protocol):
+    """A log with ``capabilities.committed``: a group's positions are readable from outside the group."""
+
+    def committed(self, group: str) -> dict[TopicPartition, int]:
+        """The positions ``group`` has committed (the next record to read, per partition)."""
+        ...
+
+
+class SingleConsumerLog(EventLog, Protocol):
+    """A log with ``capabilities.single_consumer_per_home``: it keeps a group to one consumer."""
+
+    def hold_group(self, group: str, role: str = "consumer") -> AbstractContextManager[Path]:
+        """Hold ``group`` for this process while the block runs, or raise if another process holds it.
+
+        ``role`` names the holder in the message the second one gets ("another sink of group …").
+        Yields the lock file's path.
+        """
+        ...
+
+
+def can_submit(log: EventLog) -> TypeGuard[SubmittingLog]:
+    """Whether ``log`` offers ``submit`` (by its capabilities, not by probing for the attribute)."""
+    return log.capabilities.submit
+
+
+def can_read_committed(log: EventLog) -> TypeGuard[CommittedLog]:
+    """Whether ``log`` can tell a group's committed positions without joining the group."""
+    return log.capabilities.committed
+
+
+def keeps_single_consumer(log: EventLog) -> TypeGuard[SingleConsumerLog]:
+    """Whether a group on ``log`` must be held to one consumer (and ``log`` offers the lock)."""
+    return log.capabilities.single_consumer_per_home
 
 
 class Closing:

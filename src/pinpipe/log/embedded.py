@@ -24,13 +24,22 @@ Retention (``log_retention_hours``): records older than the retention are delete
 thread (when it starts and then every few minutes while appending), except records that a consumer
 group which has committed on that partition has not yet read past. Unlike Kafka, a slow sink never
 loses data; a group that never committed does not hold records back.
+
+One consumer per group (``capabilities.single_consumer_per_home``): every consumer of the embedded log
+reads every partition, so two members of one group would both process everything (two sinks would
+write the same files, cut at different moments). :meth:`EmbeddedLog.hold_group` takes an exclusive
+``flock`` on ``log.db.<group>.lock`` next to ``log.db``, so the second one stops with a clear message;
+the kernel releases it when the holder dies, even by SIGKILL, so a restart after a crash never finds a
+stale lock.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import functools
 import itertools
+import os
 import queue
 import sqlite3
 import threading
@@ -47,7 +56,9 @@ from pinpipe.errors import BackendUnavailableError, ConfigError, RetryableError
 from pinpipe.log.base import (
     Appended,
     Closing,
+    GroupInUseError,
     InvalidPartitionError,
+    LogCapabilities,
     OutRecord,
     Record,
     TopicPartition,
@@ -95,6 +106,15 @@ MAX_RECORDS_PER_COMMIT = 20_000
 # (the gateway answers 429 with Retry-After) instead of queueing without bound.
 MAX_PENDING_RECORDS = 500_000
 RETENTION_CHECK_S = 300.0
+# Writes go through one writer thread (submit), positions are readable from the file (committed), and
+# one member reads every partition for its whole life, so a group is held to one consumer by a lock.
+CAPABILITIES = LogCapabilities(
+    dense_offsets=True,
+    rebalances=False,
+    single_consumer_per_home=True,
+    submit=True,
+    committed=True,
+)
 
 
 def _now_ms() -> int:
@@ -115,6 +135,26 @@ def db_path(url: str) -> Path:
     if not raw or raw == "/":
         raise ConfigError(f"embedded log URL names no file: {url!r}", hint="use sqlite:///path/to/log.db")
     return Path(raw)
+
+
+@contextlib.contextmanager
+def group_lock(path: Path, group: str, *, role: str, url: str) -> Iterator[Path]:
+    """Hold the exclusive ``flock`` at ``path`` with this process's pid in it, else raise at once."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+            raise GroupInUseError(
+                f"another {role} of group {group!r} is running on {url} (pid {holder})",
+                hint=f"the embedded log has no consumer groups to share: run one {role}, or use Kafka to scale out",
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        yield path
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def connect(path: Path) -> sqlite3.Connection:
@@ -194,6 +234,8 @@ class _Pending:
 
 class EmbeddedLog(Closing):
     """The :class:`~pinpipe.log.base.EventLog` in one SQLite file (``sqlite:///…/log.db``)."""
+
+    capabilities = CAPABILITIES
 
     def __init__(self, url: str, settings: Any = None) -> None:
         self.url = url
@@ -486,6 +528,10 @@ class EmbeddedLog(Closing):
     def consumer(self, group: str, topics: Sequence[str]) -> EmbeddedConsumer:
         return EmbeddedConsumer(self, group, topics)
 
+    def hold_group(self, group: str, role: str = "consumer") -> contextlib.AbstractContextManager[Path]:
+        """Keep ``group`` to this process while the block runs (see the module docstring)."""
+        return group_lock(self.path.with_name(f"{self.path.name}.{group}.lock"), group, role=role, url=self.url)
+
     # ------------------------------------------------------------------ retention
 
     def purge_expired(self, now_ms: int | None = None) -> int:
@@ -544,6 +590,8 @@ class EmbeddedConsumer(Closing):
     It reads through its own connection, so consumers in other processes read while the gateway
     writes. Positions start at the group's committed offsets, else at the earliest record.
     """
+
+    capabilities = CAPABILITIES
 
     def __init__(self, log: EmbeddedLog, group: str, topics: Sequence[str]) -> None:
         self.log = log

@@ -85,6 +85,7 @@ from pinpipe.log.base import (
     Closing,
     GroupJoinTimeoutError,
     InvalidPartitionError,
+    LogCapabilities,
     OutRecord,
     Record,
     TopicPartition,
@@ -93,6 +94,16 @@ from pinpipe.log.base import (
 from pinpipe.log.names import validate_name
 
 logger = logging.getLogger(__name__)
+
+# Dense offsets (no transaction markers, see above); the group coordinator moves partitions between
+# members inside ``poll``, and shares them, so no lock is needed; appends block on delivery reports.
+CAPABILITIES = LogCapabilities(
+    dense_offsets=True,
+    rebalances=True,
+    single_consumer_per_home=False,
+    submit=False,
+    committed=False,
+)
 
 # Properties only one kind of client understands; everything else (security, client.id, socket
 # settings) goes to every client. librdkafka warns about properties of the other kind.
@@ -246,7 +257,10 @@ class _Delivery:
             if len(self.errors) < 5:
                 self.errors.append(f"record {index}: {err.str()}")
         else:
-            self.appended[index] = Appended(msg.partition(), msg.offset())
+            # a delivered message has its partition and offset (confluent-kafka types them optional)
+            partition, offset = msg.partition(), msg.offset()
+            assert partition is not None and offset is not None
+            self.appended[index] = Appended(partition, offset)
         self.remaining -= 1
         if self.remaining == 0:
             self.done.set()
@@ -254,6 +268,8 @@ class _Delivery:
 
 class KafkaLog(Closing):
     """The event log on a Kafka-protocol broker; thread-safe (the gateway appends from a threadpool)."""
+
+    capabilities = CAPABILITIES
 
     def __init__(self, url: str, settings: Any = None) -> None:
         if settings is None:
@@ -468,6 +484,8 @@ class KafkaConsumer(Closing):
     member waits for a SyncGroup that never comes (docs/RELIABILITY.md).
     """
 
+    capabilities = CAPABILITIES
+
     def __init__(
         self, log: KafkaLog, group: str, topics: Sequence[str], *, join_timeout_s: float | None = None
     ) -> None:
@@ -545,9 +563,11 @@ class KafkaConsumer(Closing):
                     raise _unavailable("poll", self.log.url, error.str())
                 logger.warning("Kafka consumer %s: %s", self.group, error.str())
                 continue
-            tp = TopicPartition(msg.topic(), msg.partition())
-            offset = msg.offset()
-            records.append(Record(tp.topic, tp.partition, offset, msg.timestamp()[1], msg.value(), msg.key()))
+            topic, partition, offset, value = msg.topic(), msg.partition(), msg.offset(), msg.value()
+            # a consumed message (not an error event) has all four (confluent-kafka types them optional)
+            assert topic is not None and partition is not None and offset is not None and value is not None
+            tp = TopicPartition(topic, partition)
+            records.append(Record(topic, partition, offset, msg.timestamp()[1], value, msg.key()))
             self._positions[tp] = offset + 1
         return records
 

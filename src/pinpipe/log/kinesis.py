@@ -65,6 +65,7 @@ from pinpipe.log.base import (
     Appended,
     Closing,
     InvalidPartitionError,
+    LogCapabilities,
     OutRecord,
     Record,
     TopicPartition,
@@ -82,6 +83,16 @@ GET_RECORDS_LIMIT = 10_000
 IDLE_POLL_S = 0.2
 STREAM_CHANGE_TIMEOUT_S = 120.0
 END_SCAN_TIMEOUT_S = 120.0
+# Sequence numbers, not counts; a consumer owns every shard of its streams from start to close (an
+# expired iterator is renewed where it was, never at the checkpoint). Two consumers of one group would
+# both read everything, but no lock keeps them apart: checkpoints are per machine (module docstring).
+CAPABILITIES = LogCapabilities(
+    dense_offsets=False,
+    rebalances=False,
+    single_consumer_per_home=False,
+    submit=False,
+    committed=False,
+)
 THROTTLED = {
     "ProvisionedThroughputExceededException",
     "LimitExceededException",
@@ -160,6 +171,8 @@ def chunks(entries: Sequence[dict[str, Any]]) -> list[list[int]]:
 
 class KinesisLog(Closing):
     """The event log on Kinesis Data Streams; thread-safe (boto3 clients are)."""
+
+    capabilities = CAPABILITIES
 
     def __init__(self, url: str, settings: Any = None) -> None:
         if settings is None:
@@ -475,6 +488,8 @@ class KinesisConsumer(Closing):
 
     Not thread-safe (one job loop owns it). See the module docstring for the checkpoint store.
     """
+
+    capabilities = CAPABILITIES
 
     def __init__(self, log: KinesisLog, group: str, topics: Sequence[str]) -> None:
         self.log = log

@@ -3,8 +3,9 @@
 Everything is read from where the truth already lives, so it works for any process that can see the
 home, not only for the demo that started the jobs:
 
-- records per topic/stream: the log's end offsets (dense offsets: embedded log and Kafka; Kinesis
-  sequence numbers are not counts, so there it is left out);
+- records per topic/stream: the log's end offsets where they count records
+  (``capabilities.dense_offsets``: embedded log and Kafka; Kinesis sequence numbers are not counts, so
+  there it is left out);
 - sink lag: end offsets minus the positions consumer group ``pinpipe-sink`` committed (it commits only
   after the lake files are durable); stream lag: the same for ``pinpipe-stream``, which commits right
   after its Delta commits — so a lag of 0 means the lake, or the stream tables, hold everything;
@@ -28,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from pinpipe.insights.queries import INSIGHTS
-from pinpipe.log.base import EventLog, TopicPartition
+from pinpipe.log.base import EventLog, TopicPartition, can_read_committed
 from pinpipe.settings import TABLES, Settings
 from pinpipe.tables.delta import (
     batch_table,
@@ -127,11 +128,6 @@ class Throughput:
         return max(0.0, (total - first_total) / (at - first_at))
 
 
-def _dense(log: EventLog) -> bool:
-    """Offsets count records (embedded, Kafka), unlike Kinesis sequence numbers."""
-    return not str(getattr(log, "url", "")).startswith("kinesis://")
-
-
 def _ends(log: EventLog, name: str) -> dict[int, int] | None:
     try:
         return log.end_offsets(name)
@@ -141,18 +137,17 @@ def _ends(log: EventLog, name: str) -> dict[int, int] | None:
 
 def _committed(log: EventLog, group: str) -> dict[TopicPartition, int] | None:
     """A group's committed positions where the backend can tell without joining the group."""
-    committed: Callable[[str], dict[TopicPartition, int]] | None = getattr(log, "committed", None)
-    if committed is None:
+    if not can_read_committed(log):
         return None
     try:
-        return committed(group)
+        return log.committed(group)
     except Exception:
         return None
 
 
 def log_positions(log: EventLog, names: list[str], group: str) -> list[dict[str, Any]]:
     """Per topic/stream: records appended and how many ``group`` has not committed yet (its lag)."""
-    dense = _dense(log)
+    dense = log.capabilities.dense_offsets
     committed = _committed(log, group) if dense else None
     out = []
     for name in names:
@@ -266,18 +261,15 @@ def open_status(settings: Settings) -> tuple[PipelineStatus, Callable[[], None]]
     An embedded log that does not exist yet is not created, and a log that cannot be reached is left
     out: there is just nothing to report about it (a report of the insights still gets written).
     """
-    from pinpipe.log import open_log
+    from pinpipe.log import log_exists, open_log
 
     opened: list[EventLog] = []
 
     def logged(url: str | None) -> EventLog | None:
         if not url:
             return None
-        if url.startswith("sqlite:"):
-            from pinpipe.log.embedded import db_path
-
-            if not db_path(url).exists():
-                return None
+        if not log_exists(url):
+            return None
         for log in opened:
             if log.url == url:
                 return log

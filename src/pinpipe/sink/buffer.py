@@ -12,10 +12,11 @@ A file holds consecutive records of ONE partition. It is closed:
 - from outside, by :meth:`PartitionBuffer.cut` (an idle partition, or a drained log).
 
 Every rule but the last is a function of the records alone. A cut from outside is not, so after a
-(re)start the buffer is *recovering*: before it starts a file it asks ``pin(offset, timestamp_ms)``
-whether a crashed run already wrote a file at that key, and if so how many records it holds; that
-file is then re-cut at exactly that length (by no other rule, and never from outside), so the replay
-rewrites it with the same key and the same bytes. The first "no file there" ends the recovery
+(re)start the buffer is *recovering*: before it starts a file it asks
+``uncommitted_length(offset, timestamp_ms)`` whether a crashed run already wrote a file at that key
+(written, never committed), and if so how many records it holds; that file is then *re-cut* at exactly
+that length (by no other rule, and never from outside), so the replay rewrites it with the same key and
+the same bytes. The first "no file there" ends the recovery
 (docs/SINK.md has the argument).
 
 Pure logic, no I/O: the sink decides what to do with closed :class:`Chunk` s.
@@ -30,8 +31,9 @@ from pinpipe.log.base import Record, TopicPartition
 
 DAY_MS = 86_400_000
 
-# (start offset, first record's timestamp) -> records in the file a crashed run left there, or None.
-PinFn = Callable[[int, int], int | None]
+# (start offset, first record's timestamp) -> records in the file a crashed run left there, written
+# but not committed, or None when there is none.
+UncommittedLengthFn = Callable[[int, int], int | None]
 
 
 @dataclass(slots=True)
@@ -54,15 +56,15 @@ class PartitionBuffer:
     __slots__ = (
         "_day",
         "_first_ts",
-        "_limit",
+        "_recut_length",
         "_start",
         "daily",
         "flush_size",
         "last_arrival",
         "next_offset",
-        "pin",
         "rotate_interval_ms",
         "tp",
+        "uncommitted_length",
         "values",
     )
 
@@ -73,7 +75,7 @@ class PartitionBuffer:
         flush_size: int,
         rotate_interval_ms: int | None = None,
         daily: bool = True,
-        pin: PinFn | None = None,
+        uncommitted_length: UncommittedLengthFn | None = None,
     ) -> None:
         if flush_size < 1:
             raise ValueError(f"flush_size must be >= 1, got {flush_size}")
@@ -81,8 +83,8 @@ class PartitionBuffer:
         self.flush_size = flush_size
         self.rotate_interval_ms = rotate_interval_ms if rotate_interval_ms and rotate_interval_ms > 0 else None
         self.daily = daily
-        self.pin = pin
-        self._limit = 0  # the open file's pinned length; 0 = not pinned
+        self.uncommitted_length = uncommitted_length
+        self._recut_length = 0  # the length of the uncommitted file the open one re-cuts; 0 = none
         self.values: list[bytes] = []
         self._start = -1
         self._first_ts = 0
@@ -95,30 +97,30 @@ class PartitionBuffer:
         return len(self.values)
 
     @property
-    def pinned(self) -> bool:
+    def recutting(self) -> bool:
         """The open file re-creates a crashed run's file: only its length may close it."""
-        return self._limit > 0
+        return self._recut_length > 0
 
     @property
     def recovering(self) -> bool:
-        return self.pin is not None
+        return self.uncommitted_length is not None
 
     def _close(self) -> Chunk:
         chunk = Chunk(self.tp, self._start, self.next_offset, self._first_ts, self.values)
         self.values = []
-        self._limit = 0
+        self._recut_length = 0
         return chunk
 
     def _open(self, rec: Record) -> None:
         self._start = rec.offset
         self._first_ts = rec.timestamp_ms
         self._day = rec.timestamp_ms // DAY_MS
-        if self.pin is not None:
-            found = self.pin(rec.offset, rec.timestamp_ms)
+        if self.uncommitted_length is not None:
+            found = self.uncommitted_length(rec.offset, rec.timestamp_ms)
             if found:
-                self._limit = found
+                self._recut_length = found
             else:
-                self.pin = None  # past the crashed run's files: normal rules from here on
+                self.uncommitted_length = None  # past the crashed run's files: normal rules from here on
 
     def add(self, records: Sequence[Record], now: float = 0.0) -> list[Chunk]:
         """Take consecutive records of this partition (offset order); return the files they closed."""
@@ -127,8 +129,8 @@ class PartitionBuffer:
         flush_size, interval, daily = self.flush_size, self.rotate_interval_ms, self.daily
         for rec in records:
             if values:
-                if self._limit:
-                    pass  # a pinned file closes by its length alone
+                if self._recut_length:
+                    pass  # a re-cut file closes by its length alone
                 elif (daily and rec.timestamp_ms // DAY_MS != self._day) or (
                     interval is not None and rec.timestamp_ms - self._first_ts >= interval
                 ):
@@ -138,7 +140,7 @@ class PartitionBuffer:
                 self._open(rec)
             values.append(rec.value)
             self.next_offset = rec.offset + 1
-            if len(values) >= (self._limit or flush_size):
+            if len(values) >= (self._recut_length or flush_size):
                 closed.append(self._close())
                 values = self.values
         if records:
@@ -148,8 +150,8 @@ class PartitionBuffer:
     def cut(self, *, force: bool = False) -> Chunk | None:
         """Close the open file as it is (an idle or drained partition); ``None`` when it is empty.
 
-        A pinned file is left open unless ``force`` (the log is drained and still lacks records the
+        A re-cut file is left open unless ``force`` (the log is drained and still lacks records the
         crashed run's file held: nothing better can be done than to replace it)."""
-        if not self.values or (self._limit and not force):
+        if not self.values or (self._recut_length and not force):
             return None
         return self._close()

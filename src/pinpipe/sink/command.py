@@ -7,26 +7,20 @@ scale-out workers and the crash test restart it often. ``pinpipe sink run`` is t
 
 from __future__ import annotations
 
-import signal
-import sys
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
-from types import FrameType
 from typing import Annotated
 
 import typer
-from rich.console import Console
+from rich.console import Console, JustifyMethod
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from pinpipe.errors import ConfigError, PinpipeError
+from pinpipe.errors import ConfigError
 from pinpipe.lake.layout import Compression, Partitioner
 from pinpipe.lake.store import open_lake
 from pinpipe.log import TopicPartition, ensure_topics, open_log, validate_name
+from pinpipe.process import graceful_stop, run_cli
 from pinpipe.settings import TABLES, Settings, get_settings
-from pinpipe.sink.lock import single_sink_lock
-from pinpipe.sink.sink import LakeSink, SinkConfig, SinkStats
+from pinpipe.sink.sink import LakeSink, SinkConfig, SinkStats, one_sink_per_group
 
 app = typer.Typer(help="Land the topics as raw JSON in the lake, exactly once.", no_args_is_help=True)
 
@@ -65,28 +59,6 @@ def _settings(ctx: typer.Context) -> Settings:
     return get_settings(home=getattr(root, "home", None), prefix=getattr(root, "prefix", None))
 
 
-@contextmanager
-def _stop_on_signals() -> Iterator[threading.Event]:
-    """SIGTERM or a first Ctrl-C stop the sink after the file being written (what is not committed
-    is re-read next run, as the connector does); a second Ctrl-C interrupts at once."""
-    stop = threading.Event()
-    if threading.current_thread() is not threading.main_thread():
-        yield stop
-        return
-
-    def handle(signum: int, frame: FrameType | None) -> None:
-        if signum == signal.SIGINT and stop.is_set():
-            raise KeyboardInterrupt
-        stop.set()
-
-    previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGTERM, signal.SIGINT)}
-    try:
-        yield stop
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
-
-
 def _assignment_text(assigned: set[TopicPartition]) -> str:
     by_topic: dict[str, list[int]] = {}
     for tp in sorted(assigned):
@@ -96,8 +68,11 @@ def _assignment_text(assigned: set[TopicPartition]) -> str:
 
 def summary_table(stats: SinkStats) -> Table:
     table = Table(title="pinpipe sink", show_header=True, header_style="bold")
-    for name, justify in (("topic", "left"), ("records", "right"), ("files", "right"), ("MB", "right")):
-        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    columns: tuple[tuple[str, JustifyMethod], ...] = (
+        ("topic", "left"), ("records", "right"), ("files", "right"), ("MB", "right")
+    )  # fmt: skip
+    for name, justify in columns:
+        table.add_column(name, justify=justify)
     table.add_column("lag", justify="right")
     for topic, t in sorted(stats.topics.items()):
         table.add_row(topic, f"{t.records:,}", f"{t.files:,}", f"{t.bytes / 1e6:,.1f}", f"{t.lag:,}")
@@ -180,7 +155,9 @@ def run(
             on_assignment=show_assignment,
             on_recovered=show_recovered,
         )
-        with single_sink_lock(config.log_url, sink_config.group), _stop_on_signals() as stop, progress:
+        # SIGTERM or a first Ctrl-C stop the sink after the file being written (what is not committed
+        # is re-read next run, as the connector does); a second Ctrl-C interrupts at once.
+        with one_sink_per_group(log, sink_config.group), graceful_stop() as stop, progress:
             stats = sink.run(until_idle=until_idle, stop=stop)
     finally:
         store.close()
@@ -191,14 +168,5 @@ def run(
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m pinpipe.sink run …``: known errors print one line on stderr, exit non-zero."""
-    args = list(sys.argv[1:] if argv is None else argv)
-    try:
-        # standalone: click prints usage errors and exits with their code itself
-        typer.main.get_command(app).main(args=args, prog_name="python -m pinpipe.sink")
-    except PinpipeError as exc:
-        if "--debug" in args:
-            raise
-        typer.echo(f"error: {exc}", err=True)
-        return exc.exit_code
-    return 0
+    """``python -m pinpipe.sink run …``: ends like ``pinpipe sink run`` (:func:`pinpipe.process.run_cli`)."""
+    return run_cli(app, "python -m pinpipe.sink", argv)

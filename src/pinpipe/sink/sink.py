@@ -11,8 +11,9 @@ from that offset and re-cuts each file of the chain at the length it finds in th
 :mod:`pinpipe.sink.buffer`), so it rewrites the same keys with the same bytes. docs/SINK.md has the
 whole argument.
 
-Writing overlaps polling only on a log whose consumer never loses a partition (the embedded log: one
-member reads every partition). On Kafka a rebalance happens inside ``poll`` and the next owner starts
+Writing overlaps polling only on a log whose consumer never loses a partition
+(``log.capabilities.rebalances`` false: the embedded log and Kinesis, where one member reads every
+partition for its whole life). On Kafka a rebalance happens inside ``poll`` and the next owner starts
 at the committed offset at once, so every handed-over file is durable and committed BEFORE each poll:
 a file of ours can never land after the next owner looked at that key.
 """
@@ -24,16 +25,17 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from itertools import groupby
 from operator import attrgetter
-from urllib.parse import urlsplit
+from pathlib import Path
 
 from pinpipe.lake.format import count_records, encode
 from pinpipe.lake.layout import Compression, Partitioner, object_key
 from pinpipe.lake.store import LakeStore
-from pinpipe.log.base import EventLog, LogConsumer, Record, TopicPartition
-from pinpipe.sink.buffer import Chunk, PartitionBuffer, PinFn
+from pinpipe.log.base import EventLog, LogConsumer, Record, TopicPartition, keeps_single_consumer
+from pinpipe.sink.buffer import Chunk, PartitionBuffer, UncommittedLengthFn
 
 SINK_GROUP = "pinpipe-sink"
 
@@ -94,11 +96,18 @@ AssignmentFn = Callable[[set[TopicPartition]], None]
 RecoveredFn = Callable[[TopicPartition, int, int], None]  # partition, start offset, records
 
 _RUN_KEY = attrgetter("topic", "partition")
-# Logs whose consumer keeps every partition for its whole life (no group rebalances).
-STATIC_ASSIGNMENT_SCHEMES = frozenset({"sqlite"})
 # Rounds of files handed to the writer and not yet committed, before the loop waits (memory bound).
 MAX_ROUNDS_IN_FLIGHT = 8
 COMMIT_EVERY_S = 0.1
+
+
+def one_sink_per_group(log: EventLog, group: str) -> AbstractContextManager[Path | None]:
+    """Where the log keeps a group to one consumer (the embedded log: no coordinator shares its
+    partitions), a second sink of ``group`` stops with a clear message instead of writing the same
+    files cut elsewhere; a no-op where the group shares the partitions. Yields the lock's path."""
+    if keeps_single_consumer(log):
+        return log.hold_group(group, role="sink")
+    return nullcontext()
 
 
 class LakeSink:
@@ -124,7 +133,8 @@ class LakeSink:
         self.on_assignment = on_assignment
         self.on_recovered = on_recovered
         self.progress_every_s = progress_every_s
-        self.pipelined = urlsplit(log.url).scheme in STATIC_ASSIGNMENT_SCHEMES
+        # Overlap writing with polling only where no partition can move to another member mid-write.
+        self.pipelined = not log.capabilities.rebalances
         self.stats = SinkStats(topics={t: TopicStats() for t in self.topics})
         self._buffers: dict[TopicPartition, PartitionBuffer] = {}
         self._assigned: set[TopicPartition] = set()
@@ -227,10 +237,10 @@ class LakeSink:
             flush_size=cfg.flush_size,
             rotate_interval_ms=cfg.rotate_interval_ms,
             daily=cfg.partitioner is Partitioner.DAILY,
-            pin=self._pin(tp),
+            uncommitted_length=self._uncommitted_length(tp),
         )
 
-    def _pin(self, tp: TopicPartition) -> PinFn:
+    def _uncommitted_length(self, tp: TopicPartition) -> UncommittedLengthFn:
         gzip = self.config.compression is Compression.GZIP
 
         def existing_length(start_offset: int, timestamp_ms: int) -> int | None:

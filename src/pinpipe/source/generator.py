@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 import random
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -61,6 +61,43 @@ NO_TAGS = "N,o, ,T,a,g,s, ,A,v,a,i,l,a,b,l,e"
 IMAGE_SRC_ERROR = "Image src error."
 
 IMAGE, VIDEO, STORY = "image", "video", "multi-video(story page format)"
+
+#: Placeholders a pin can carry, as the pin fields they overwrite (the scraper's own gap markers);
+#: read-only by type (plain dicts: the per-event lookups stay on the fast path).
+Gap = Mapping[str, Any]
+GAP_TITLE: Gap = {"title": NO_TITLE}
+GAP_POSTER: Gap = {"poster_name": USER_INFO_ERROR, "follower_count": USER_INFO_ERROR}
+GAP_TAGS: Gap = {"tag_list": NO_TAGS}
+GAP_IMAGE: Gap = {"image_src": IMAGE_SRC_ERROR, "downloaded": 0}
+GAP_DESCRIPTION: Gap = {"description": NO_DESCRIPTION}
+GAP_UNTITLED: Gap = {"description": UNTITLED}
+NO_GAP: Gap = {}
+
+# The rates of the seed's sample, as tables over one uniform draw each (a draw in [0, 1) and the
+# first row whose bound is above it wins). The draws are taken in a fixed order per event, so a
+# seed keeps naming the same dataset.
+
+#: A pin's media: 7 % story pages, 90 % images, 3 % videos.
+MEDIA: tuple[tuple[float, str], ...] = ((0.07, STORY), (0.97, IMAGE), (1.0, VIDEO))
+#: An image or video pin has at most one gap (about 4.4 % have one); above the last bound, none.
+PIN_GAPS: tuple[tuple[float, Gap], ...] = (
+    (0.003, GAP_TITLE),
+    (0.006, GAP_POSTER),
+    (0.0125, GAP_TAGS),
+    (0.0205, GAP_IMAGE),
+    (0.0420, GAP_DESCRIPTION),
+    (0.0440, GAP_UNTITLED),
+)
+#: A story page's description is always a placeholder, and 30 % of them (~2 % of all rows) lack more...
+STORY_BROKEN_SHARE = 0.30
+#: ...several gaps at once: one more draw, and each gap covers its own open interval of it
+#: (``None``: from 0), so the intervals overlap as the seed's broken story pages do.
+STORY_GAPS: tuple[tuple[float | None, float, Gap], ...] = (
+    (None, 1 / 3, GAP_TITLE),
+    (1 / 6, 0.5, GAP_POSTER),
+    (None, 2 / 3, GAP_TAGS),
+    (None, 0.84, GAP_IMAGE),
+)
 
 #: Age buckets (inclusive ranges) and their share of user rows, as measured on the seed's sample.
 AGE_BUCKETS: tuple[tuple[int, int], ...] = ((20, 24), (25, 35), (36, 50), (51, 60))
@@ -146,7 +183,7 @@ _LAST_RU: tuple[str, ...] = tuple(_PersonRu.last_names_male)
 
 
 @dataclass(frozen=True)
-class Chunk:
+class EventChunk:
     """Consecutive events: the three tables' rows, in ``ind`` order (one of each per event)."""
 
     pins: list[Row]
@@ -157,11 +194,6 @@ class Chunk:
 def _span(rng: random.Random, bounds: tuple[datetime, datetime]) -> datetime:
     start, end = bounds
     return start + timedelta(seconds=rng.randrange(int((end - start).total_seconds()) + 1))
-
-
-def _skewed(rng: random.Random, size: int) -> int:
-    """An index into a pool where early entries are picked far more often (people and places repeat)."""
-    return int(size * rng.random() ** 2)
 
 
 class _Pools:
@@ -280,7 +312,91 @@ def _is_high(follower_count: str) -> bool:
     return follower_count.endswith("M") or (follower_count.endswith("k") and int(follower_count[:-1]) >= 100)
 
 
-def generate(rows: int = DEFAULT_ROWS, seed: int = DEFAULT_SEED, chunk_size: int = DEFAULT_CHUNK) -> Iterator[Chunk]:
+def _first(draw: float, table: tuple[tuple[float, Any], ...], default: Any = None) -> Any:
+    """The value of the first row of ``table`` whose bound is above ``draw``."""
+    for bound, value in table:
+        if draw < bound:
+            return value
+    return default
+
+
+class _Events:
+    """Draws one event at a time from the pools, in a fixed order of draws (pin, then geo, then user)."""
+
+    def __init__(self, rng: random.Random, rows: int) -> None:
+        self.rng = rng
+        self.pools = _Pools(rng, rows)
+        self.ts_start = TIMESTAMP_RANGE[0]
+        self.ts_span = int((TIMESTAMP_RANGE[1] - TIMESTAMP_RANGE[0]).total_seconds()) + 1
+        self.cum_high = _cumulative(AGE_SHARES_HIGH)
+        self.cum_low = _cumulative(AGE_SHARES_LOW)
+
+    def pin(self, ind: int) -> Row:
+        rng, pools = self.rng, self.pools
+        category = CATEGORIES[rng.randrange(len(CATEGORIES))]
+        media = _first(rng.random(), MEDIA)
+        title = _pick(rng, pools.titles[category])
+        tag_list = _pick(rng, pools.tag_lists[category])
+        poster_name, follower_count = pools.posters[rng.randrange(len(pools.posters))]
+        broken = rng.random()
+        if media == STORY:
+            description, downloaded = NO_DESCRIPTION_STORY, 0
+            gaps = self._story_gaps() if broken < STORY_BROKEN_SHARE else NO_GAP
+        else:
+            description, downloaded = _pick(rng, pools.descriptions[category]), 1
+            gaps = _first(broken, PIN_GAPS, NO_GAP)
+        # no address is drawn for a missing image: the order of draws is part of what a seed names
+        image_src = gaps["image_src"] if "image_src" in gaps else _image_src(rng.getrandbits(128), media)
+        pin: Row = {
+            "index": ind,
+            "unique_id": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+            "title": title,
+            "description": description,
+            "poster_name": poster_name,
+            "follower_count": follower_count,
+            "tag_list": tag_list,
+            "is_image_or_video": media,
+            "image_src": image_src,
+            "downloaded": downloaded,
+            "save_location": f"Local save in /data/{category}",
+            "category": category,
+        }
+        if gaps:
+            pin.update(gaps)
+        return pin
+
+    def _story_gaps(self) -> Gap:
+        part = self.rng.random()
+        gaps: dict[str, Any] = {}
+        for low, high, gap in STORY_GAPS:
+            if (low is None or low < part) and part < high:
+                gaps.update(gap)
+        return gaps
+
+    def geo(self, ind: int) -> Row:
+        rng, places = self.rng, self.pools.places
+        latitude, longitude, country = places[int(len(places) * rng.random() ** 2)]  # places repeat
+        return {
+            "ind": ind,
+            "timestamp": self.ts_start + timedelta(seconds=rng.randrange(self.ts_span)),
+            "latitude": latitude,
+            "longitude": longitude,
+            "country": country,
+        }
+
+    def user(self, ind: int, follower_count: str) -> Row:
+        """The person behind a pin: posters with many followers skew young."""
+        rng = self.rng
+        cumulative = self.cum_high if _is_high(follower_count) else self.cum_low
+        age_draw = rng.random()
+        bucket = self.pools.persons[next(i for i, c in enumerate(cumulative) if age_draw < c)]
+        first_name, last_name, age, date_joined = bucket[int(len(bucket) * rng.random() ** 2)]  # people repeat
+        return {"ind": ind, "first_name": first_name, "last_name": last_name, "age": age, "date_joined": date_joined}
+
+
+def generate(
+    rows: int = DEFAULT_ROWS, seed: int = DEFAULT_SEED, chunk_size: int = DEFAULT_CHUNK
+) -> Iterator[EventChunk]:
     """Events ``0 .. rows-1`` in chunks of ``chunk_size``; the same ``(rows, seed)`` gives the same rows.
 
     Every event is complete (pin, geo and user row): gaps are a property of real data that
@@ -288,92 +404,19 @@ def generate(rows: int = DEFAULT_ROWS, seed: int = DEFAULT_SEED, chunk_size: int
     """
     if rows < 0:
         raise ValueError("rows must be >= 0")
-    rng = random.Random(seed)
-    pools = _Pools(rng, rows)
-    rand, randrange, getrandbits = rng.random, rng.randrange, rng.getrandbits
-    posters, places, persons = pools.posters, pools.places, pools.persons
-    n_posters, n_places = len(posters), len(places)
-    ts_start, ts_span = TIMESTAMP_RANGE[0], int((TIMESTAMP_RANGE[1] - TIMESTAMP_RANGE[0]).total_seconds()) + 1
-    cum_high = _cumulative(AGE_SHARES_HIGH)
-    cum_low = _cumulative(AGE_SHARES_LOW)
-    n_categories = len(CATEGORIES)
-
+    events = _Events(random.Random(seed), rows)
     for start in range(0, rows, chunk_size):
-        pins: list[Row] = []
-        geos: list[Row] = []
-        users: list[Row] = []
+        chunk = EventChunk([], [], [])
         for ind in range(start, min(rows, start + chunk_size)):
-            category = CATEGORIES[randrange(n_categories)]
-            kind = rand()
-            title = _pick(rng, pools.titles[category])
-            tag_list = _pick(rng, pools.tag_lists[category])
-            poster_name, follower_count = posters[randrange(n_posters)]
-            broken = rand()
-            bad_image = False
-            if kind < 0.07:  # a story page: its description is a placeholder, and often more is missing
-                media, description, downloaded = STORY, NO_DESCRIPTION_STORY, 0
-                if broken < 0.30:  # ~2 % of all rows: several placeholders at once
-                    part = rand()
-                    if part < 1 / 3:
-                        title = NO_TITLE
-                    if 1 / 6 < part < 0.5:
-                        poster_name = follower_count = USER_INFO_ERROR
-                    if part < 2 / 3:
-                        tag_list = NO_TAGS
-                    bad_image = part < 0.84
-            else:
-                media = IMAGE if kind < 0.97 else VIDEO
-                description = _pick(rng, pools.descriptions[category])
-                downloaded = 1
-                if broken < 0.003:
-                    title = NO_TITLE
-                elif broken < 0.006:
-                    poster_name = follower_count = USER_INFO_ERROR
-                elif broken < 0.0125:
-                    tag_list = NO_TAGS
-                elif broken < 0.0205:
-                    bad_image, downloaded = True, 0
-                elif broken < 0.0420:
-                    description = NO_DESCRIPTION
-                elif broken < 0.0440:
-                    description = UNTITLED
-            image_src = IMAGE_SRC_ERROR if bad_image else _image_src(getrandbits(128), media)
-            pins.append(
-                {
-                    "index": ind,
-                    "unique_id": str(uuid.UUID(int=getrandbits(128), version=4)),
-                    "title": title,
-                    "description": description,
-                    "poster_name": poster_name,
-                    "follower_count": follower_count,
-                    "tag_list": tag_list,
-                    "is_image_or_video": media,
-                    "image_src": image_src,
-                    "downloaded": downloaded,
-                    "save_location": f"Local save in /data/{category}",
-                    "category": category,
-                }
-            )
-            latitude, longitude, country = places[int(n_places * rand() ** 2)]
-            geos.append(
-                {
-                    "ind": ind,
-                    "timestamp": ts_start + timedelta(seconds=randrange(ts_span)),
-                    "latitude": latitude,
-                    "longitude": longitude,
-                    "country": country,
-                }
-            )
-            cumulative = cum_high if _is_high(follower_count) else cum_low
-            age_draw = rand()
-            bucket = persons[next(i for i, c in enumerate(cumulative) if age_draw < c)]
-            first_name, last_name, age, date_joined = bucket[int(len(bucket) * rand() ** 2)]
-            users.append(
-                {"ind": ind, "first_name": first_name, "last_name": last_name, "age": age, "date_joined": date_joined}
-            )
-            if ind == CANONICAL_IND:
-                pins[-1], geos[-1], users[-1] = dict(CANONICAL_PIN), dict(CANONICAL_GEO), dict(CANONICAL_USER)
-        yield Chunk(pins, geos, users)
+            pin = events.pin(ind)
+            geo = events.geo(ind)
+            user = events.user(ind, pin["follower_count"])
+            if ind == CANONICAL_IND:  # drawn all the same, so the events after it do not move
+                pin, geo, user = dict(CANONICAL_PIN), dict(CANONICAL_GEO), dict(CANONICAL_USER)
+            chunk.pins.append(pin)
+            chunk.geos.append(geo)
+            chunk.users.append(user)
+        yield chunk
 
 
 def _pick(rng: random.Random, pool: list[str]) -> str:

@@ -9,6 +9,8 @@ precision and would not round-trip ``-173.293``). On SQLite, datetimes are store
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import Column, DateTime, Double, Integer, MetaData, String, Table, Text
 from sqlalchemy.dialects import sqlite
 
@@ -22,7 +24,7 @@ SourceDateTime = DateTime().with_variant(
 )
 
 #: MySQL: 4-byte UTF-8 (emoji) whatever the server's default character set is.
-_MYSQL = {"mysql_charset": "utf8mb4", "mysql_collate": "utf8mb4_bin"}
+_MYSQL: dict[str, Any] = {"mysql_charset": "utf8mb4", "mysql_collate": "utf8mb4_bin"}
 
 metadata = MetaData()
 

@@ -9,7 +9,9 @@ figures come quickly on millions of rows and on every dialect.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import Engine, case, exists, func, select
 from sqlalchemy.exc import SQLAlchemyError
@@ -116,5 +118,5 @@ def collect(engine: Engine) -> SourceStats:
     return stats
 
 
-def _grouped(rows: object) -> dict[str, int]:
-    return dict(sorted(((str(k), int(n)) for k, n in rows), key=lambda kv: (-kv[1], kv[0])))  # type: ignore[attr-defined]
+def _grouped(rows: Iterable[Sequence[Any]]) -> dict[str, int]:
+    return dict(sorted(((str(k), int(n)) for k, n in rows), key=lambda kv: (-kv[1], kv[0])))

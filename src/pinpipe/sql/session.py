@@ -17,7 +17,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from pinpipe.clean.batch import duckdb_connect
+from pinpipe.clean.inprocess import duckdb_connect
 from pinpipe.settings import Settings, mask_url
 from pinpipe.sql.errors import EmptyWarehouseError, query_error
 from pinpipe.tables.delta import open_table

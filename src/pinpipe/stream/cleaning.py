@@ -22,14 +22,14 @@ from pinpipe.log.base import Record
 
 
 @dataclass(frozen=True, slots=True)
-class Rejected:
-    """A record that does not fit its topic, and why."""
+class DeadLetter:
+    """A record that does not fit its topic, and why: it goes to dead_letter, not to the table."""
 
     record: Record
     reason: str
 
 
-def clean_records(kind: str, records: Sequence[Record], texts: Sequence[str]) -> tuple[pa.Table, list[Rejected]]:
+def clean_records(kind: str, records: Sequence[Record], texts: Sequence[str]) -> tuple[pa.Table, list[DeadLetter]]:
     """Clean rows of ``records`` (one per ``ind``, first in the batch wins) and those that do not fit.
 
     ``texts`` are the records' row JSON, already unwrapped from any base64 (:mod:`.decode`).
@@ -45,8 +45,8 @@ def clean_records(kind: str, records: Sequence[Record], texts: Sequence[str]) ->
     )
     outcome = clean_batch(kind, raw, source="stream")
     dead = outcome.dead_letters
-    rejected = [
-        Rejected(records[int(i)], str(reason))
+    dead_letters = [
+        DeadLetter(records[int(i)], str(reason))
         for i, reason in zip(dead["offset"].to_pylist(), dead["reason"].to_pylist(), strict=True)
     ]
-    return outcome.clean, rejected
+    return outcome.clean, dead_letters

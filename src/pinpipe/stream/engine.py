@@ -21,21 +21,21 @@ table's own stored position, and the rows are written. The other order could los
 from __future__ import annotations
 
 import contextlib
-import signal
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pinpipe.clean.batch import dead_letter_table
+from pinpipe.clean.inprocess import dead_letter_table
 from pinpipe.clean.schema import CLEAN_SCHEMAS, DEAD_LETTER_SCHEMA
 from pinpipe.log import EventLog, Record, TopicPartition, ensure_topics, open_log
+from pinpipe.process import graceful_stop
 from pinpipe.settings import TABLES, Settings
-from pinpipe.stream.cleaning import Rejected, clean_records
+from pinpipe.stream.cleaning import DeadLetter, clean_records
 from pinpipe.stream.decode import DecodeError, row_text
 from pinpipe.stream.metrics import LatencyHistogram, StatusLine, StreamMetrics, stream_metrics
 from pinpipe.stream.positions import INT64_MAX, PositionCodec, Stored, app_id, codec_for, resume_offsets
@@ -95,7 +95,7 @@ class StreamJob:
         self._own_log = log is None
         assert settings.stream_log_url is not None
         self.log = log if log is not None else open_log(settings.stream_log_url, settings)
-        self.codec: PositionCodec = codec_for(settings.stream_log_url)
+        self.codec: PositionCodec = codec_for(self.log)
         self.metrics = metrics or stream_metrics()
         self.on_commit = on_commit
         self.kinds: dict[str, str] = {settings.stream(kind): kind for kind in TABLES}
@@ -112,25 +112,6 @@ class StreamJob:
     @property
     def stopping(self) -> bool:
         return self._stop.is_set()
-
-    @contextlib.contextmanager
-    def _signals(self) -> Iterator[None]:
-        """SIGTERM and Ctrl-C ask for a graceful stop; a second Ctrl-C interrupts at once."""
-        if threading.current_thread() is not threading.main_thread():
-            yield
-            return
-
-        def graceful(signum: int, frame: object) -> None:
-            if self._stop.is_set() and signum == signal.SIGINT:
-                raise KeyboardInterrupt
-            self.stop()
-
-        previous = {sig: signal.signal(sig, graceful) for sig in (signal.SIGTERM, signal.SIGINT)}
-        try:
-            yield
-        finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
 
     # ------------------------------------------------------------------ start-up
 
@@ -180,7 +161,9 @@ class StreamJob:
     def run(self) -> StreamSummary:
         """Consume until stopped; with ``until_idle``, until every partition is caught up."""
         started = time.monotonic()
-        with self._signals():
+        # SIGTERM and Ctrl-C ask for a graceful stop (the batch in hand is committed); a second Ctrl-C
+        # interrupts at once.
+        with graceful_stop(self._stop):
             self._open()
             try:
                 idle_polls = 0
@@ -267,7 +250,7 @@ class StreamJob:
         for rec in batch:
             by_kind[self.kinds[rec.topic]].append(rec)
         rows: dict[str, pa.Table] = {}
-        rejected: list[Rejected] = []
+        dead_letters: list[DeadLetter] = []
         for kind, records in by_kind.items():
             good: list[Record] = []
             texts: list[str] = []
@@ -276,16 +259,15 @@ class StreamJob:
                     texts.append(row_text(rec.value))
                     good.append(rec)
                 except DecodeError as exc:
-                    rejected.append(Rejected(rec, str(exc)))
+                    dead_letters.append(DeadLetter(rec, str(exc)))
             clean, bad = clean_records(kind, good, texts) if good else (CLEAN_SCHEMAS[kind].empty_table(), [])
-            rejected.extend(bad)
+            dead_letters.extend(bad)
             rows[kind] = self._new_rows(kind, clean)
 
-        commit_s = 0.0
-        fresh_dead = [r for r in rejected if _above(r.record, self.held_dead.get(r.record.tp))]
+        fresh_dead = [r for r in dead_letters if _above(r.record, self.held_dead.get(r.record.tp))]
         if fresh_dead:
             spans = _spans(r.record for r in fresh_dead)
-            commit_s += self.dead.commit(
+            self.dead.commit(
                 self._dead_letter_rows(fresh_dead), {app_id(tp, role=DEAD): span for tp, span in spans.items()}
             )
             self.metrics.commits.labels(table="dead_letter").inc()
@@ -296,11 +278,10 @@ class StreamJob:
             elapsed = self.tables[kind].commit(rows[kind], {app_id(tp): span for tp, span in spans.items()})
             self.metrics.commits.labels(table=f"stream/{kind}").inc()
             self.metrics.commit_seconds.labels(table=f"stream/{kind}").observe(elapsed)
-            commit_s += elapsed
             for tp in spans:
                 self.held[tp] = self.tables[kind].expected[app_id(tp)]
         visible_ms = time.time_ns() // 1_000_000
-        self._after_commit(batch, by_kind, rows, [r.record for r in rejected], visible_ms)
+        self._after_commit(batch, by_kind, rows, [r.record for r in dead_letters], visible_ms)
 
     def _new_rows(self, kind: str, clean: pa.Table) -> pa.Table:
         """Rows whose ``ind`` the table does not hold yet (the cleaning already deduped the batch)."""
@@ -309,15 +290,15 @@ class StreamJob:
             return clean
         return clean.filter(pa.array([ind not in known for ind in clean["ind"].to_pylist()], pa.bool_()))
 
-    def _dead_letter_rows(self, rejected: list[Rejected]) -> pa.Table:
+    def _dead_letter_rows(self, dead_letters: list[DeadLetter]) -> pa.Table:
         """dead_letter rows in the shared shape, at the records' real positions."""
         records = pa.table(
             {
-                "topic": pa.array([r.record.topic for r in rejected], pa.string()),
-                "partition": pa.array([r.record.partition for r in rejected], pa.int64()),
-                "offset": pa.array([_dead_letter_offset(r.record.offset) for r in rejected], pa.int64()),
-                "value": pa.array([_raw_text(r.record.value) for r in rejected], pa.string()),
-                "reason": pa.array([_reason(r) for r in rejected], pa.string()),
+                "topic": pa.array([r.record.topic for r in dead_letters], pa.string()),
+                "partition": pa.array([r.record.partition for r in dead_letters], pa.int64()),
+                "offset": pa.array([_dead_letter_offset(r.record.offset) for r in dead_letters], pa.int64()),
+                "value": pa.array([_raw_text(r.record.value) for r in dead_letters], pa.string()),
+                "reason": pa.array([_reason(r) for r in dead_letters], pa.string()),
             }
         )
         return dead_letter_table(records, DEAD_LETTER_SOURCE)
@@ -387,10 +368,10 @@ def _dead_letter_offset(offset: int) -> int | None:
     return offset if offset <= INT64_MAX else None
 
 
-def _reason(rejected: Rejected) -> str:
-    if rejected.record.offset > INT64_MAX:
-        return f"{rejected.reason} [sequence number {rejected.record.offset}]"
-    return rejected.reason
+def _reason(letter: DeadLetter) -> str:
+    if letter.record.offset > INT64_MAX:
+        return f"{letter.reason} [sequence number {letter.record.offset}]"
+    return letter.reason
 
 
 def _raw_text(value: bytes) -> str:

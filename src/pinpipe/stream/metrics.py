@@ -13,7 +13,6 @@ second job in the same process never hit "Duplicated timeseries".
 
 from __future__ import annotations
 
-import math
 import sys
 import time
 from collections import Counter as Tally
@@ -23,6 +22,8 @@ from typing import TextIO
 import pyarrow as pa
 import pyarrow.compute as pc
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
+
+from pinpipe.percentile import nearest_rank
 
 MAX_LATENCY_MS = 120_000  # ages beyond 2 minutes all land in the last bin
 
@@ -46,13 +47,9 @@ class LatencyHistogram:
         """The ``q``-th percentile (0-100) in ms (nearest rank), None before any observation."""
         if self.count == 0:
             return None
-        rank = max(1, math.ceil(self.count * q / 100.0))
-        seen = 0
-        for age in sorted(self.bins):
-            seen += self.bins[age]
-            if seen >= rank:
-                return float(age)
-        return float(max(self.bins))
+        ages = sorted(self.bins)
+        age = nearest_rank(ages, q, [self.bins[a] for a in ages])
+        return None if age is None else float(age)
 
     def merge(self, other: LatencyHistogram) -> None:
         self.bins.update(other.bins)

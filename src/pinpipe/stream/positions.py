@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from deltalake import Transaction
 
 from pinpipe.errors import PinpipeError
+from pinpipe.log import EventLog, capabilities_of
 from pinpipe.log.base import TopicPartition
 
 INT64_MAX = 2**63 - 1
@@ -134,9 +135,13 @@ def join_limbs(limbs: Iterable[int]) -> int:
     return total
 
 
-def codec_for(log_url: str) -> PositionCodec:
-    """Kinesis sequence numbers need the limb encoding; every other backend has dense offsets."""
-    return SequenceCodec() if log_url.startswith("kinesis:") else DenseCodec()
+def codec_for(log: EventLog | str) -> PositionCodec:
+    """Dense offsets are Delta versions as they are; sequence numbers (Kinesis) need the limbs.
+
+    Takes the log, or its URL for a caller that has not opened it (the backend says, not the scheme).
+    """
+    capabilities = capabilities_of(log) if isinstance(log, str) else log.capabilities
+    return DenseCodec() if capabilities.dense_offsets else SequenceCodec()
 
 
 def check_fresh(

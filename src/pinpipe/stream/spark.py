@@ -7,8 +7,9 @@ reading one of:
   ``PINPIPE_STREAM_LOG_URL=kafka://…`` — the same records the Python stream job reads, at
   ``read_committed``; the Kafka connector comes from the jar cache (``make jars``) or the cluster;
 - ``files`` (runs anywhere): the lake's landing files of the topics as the sink writes them (both
-  partitioners, ``.json`` and ``.json.gz``), one row per file (``wholetext``), split into lines with
-  ``posexplode`` so each record keeps its offset = file start offset + line number;
+  partitioners, ``.json`` and ``.json.gz``), one row per file (``wholetext``), split into records as
+  the Spark batch engine splits them (:func:`pinpipe.lake.records.spark_records`), so each record
+  keeps its offset = file start offset + line number;
 - ``kinesis``: Databricks' built-in ``format("kinesis")``, on Databricks only: no open-source
   Structured Streaming Kinesis source for Spark 4 is on Maven Central, so elsewhere it is refused in
   one line and the Kinesis route runs through the Python stream job.
@@ -34,6 +35,8 @@ from pinpipe.clean.schema import CLEAN_SCHEMAS, DEAD_LETTER_SCHEMA
 from pinpipe.clean.sql import SPARK, clean_sql, dead_letter_sql, staged_sql
 from pinpipe.engines.spark import DeltaSparkTables, conformed
 from pinpipe.errors import ConfigError
+from pinpipe.lake.layout import topic_prefix
+from pinpipe.lake.records import spark_records
 from pinpipe.settings import TABLES, Settings
 from pinpipe.spark import needs_of, spark_errors, spark_path, spark_session
 from pinpipe.spark.catalog import register_tables
@@ -41,9 +44,6 @@ from pinpipe.stream.decode import MAX_BASE64_LAYERS
 from pinpipe.tables import dead_letter_table_uri, warehouse_table
 
 APP_PREFIX = "pinpipe.spark"
-# <topic>+<partition>+<start offset:010d>.json[.gz], the sink's file name (pinpipe.lake.layout).
-FILE_PARTITION = r"\+([0-9]+)\+[0-9]+\.json(\.gz)?$"
-FILE_START = r"\+([0-9]+)\.json(\.gz)?$"
 DEAD_LETTER_SOURCE = "stream"
 
 Source = Literal["files", "kafka", "kinesis"]
@@ -191,36 +191,30 @@ def lake_records(spark: Any, settings: Settings, kind: str, options: SparkStream
 
     assert settings.lake_url is not None
     topic = settings.topic(kind)
-    path = spark_path(settings.lake_url.rstrip("/")) + f"/topics/{topic}"
+    path = spark_path(settings.lake_url.rstrip("/")) + "/" + topic_prefix(topic).rstrip("/")
     reader = spark.readStream.format("text").option("wholetext", True).option("recursiveFileLookup", True)
     if options.max_files_per_trigger:
         reader = reader.option("maxFilesPerTrigger", options.max_files_per_trigger)
     files = reader.load(path).select(F.col("_metadata.file_path").alias("filename"), "value")
-    split = files.select("filename", F.split("value", "\n").alias("lines"))
-    lines = split.select("filename", F.size("lines").alias("n"), F.posexplode("lines").alias("pos", "line")).where(
-        "NOT (line = '' AND pos = n - 1)"
-    )  # the newline that ends the last record
-    return topic, lines.select(
-        F.lit(topic).alias("topic"),
-        F.regexp_extract("filename", FILE_PARTITION, 1).cast("bigint").alias("partition"),
-        (F.regexp_extract("filename", FILE_START, 1).cast("bigint") + F.col("pos")).alias("offset"),
-        F.col("line").cast("binary").alias("value"),
-    )
+    # binary, as the Kafka source's values: the writer reads either the same way
+    return topic, spark_records(files, topic).withColumn("value", F.col("value").cast("binary"))
 
 
 def kafka_options(settings: Settings) -> dict[str, str]:
     """The Java client's options for the streams' broker: bootstrap servers from the stream log URL,
     security settings from ``PINPIPE_KAFKA__*`` (librdkafka's SASL user/password become the Java
     client's JAAS line), and ``read_committed``: what the gateway acknowledged, nothing else."""
-    url = settings.stream_log_url or ""
-    if not url.startswith("kafka://"):
-        raise ConfigError(
-            f"--spark-source kafka reads the streams from Kafka, but PINPIPE_STREAM_LOG_URL is {url!r}",
-            hint="set PINPIPE_STREAM_LOG_URL=kafka://broker:9092 (or PINPIPE_LOG_URL, which it defaults to)",
-        )
     from pinpipe.log.kafka import bootstrap_servers
 
-    options = {"kafka.bootstrap.servers": bootstrap_servers(url), "kafka.isolation.level": "read_committed"}
+    url = settings.stream_log_url or ""
+    try:
+        servers = bootstrap_servers(url)
+    except ConfigError as exc:
+        raise ConfigError(
+            f"--spark-source kafka reads the streams from Kafka: PINPIPE_STREAM_LOG_URL is {exc.message}",
+            hint=exc.hint or "set PINPIPE_STREAM_LOG_URL=kafka://broker:9092 (or PINPIPE_LOG_URL, its default)",
+        ) from None
+    options = {"kafka.bootstrap.servers": servers, "kafka.isolation.level": "read_committed"}
     passthrough = dict(settings.kafka)
     user, password = passthrough.pop("sasl.username", None), passthrough.pop("sasl.password", None)
     for key, value in passthrough.items():
@@ -258,14 +252,20 @@ def kinesis_records(spark: Any, settings: Settings, kind: str, options: SparkStr
             "Streaming Kinesis source for Spark 4 is on Maven Central",
             hint="run the Kinesis route through the Python stream job (pinpipe stream run), docs/STREAMING.md",
         )
+    from pinpipe.log.kinesis import region_of
+
     url = settings.stream_log_url or ""
-    if not url.startswith("kinesis://"):
-        raise ConfigError(f"--spark-source kinesis needs PINPIPE_STREAM_LOG_URL=kinesis://<region>, not {url!r}")
+    try:
+        region = region_of(url)
+    except ConfigError:
+        raise ConfigError(
+            f"--spark-source kinesis needs PINPIPE_STREAM_LOG_URL=kinesis://<region>, not {url!r}"
+        ) from None
     stream = settings.stream(kind)
     frame = (
         spark.readStream.format("kinesis")
         .option("streamName", stream)
-        .option("region", url[len("kinesis://") :].strip("/"))
+        .option("region", region)
         .option("initialPosition", "trim_horizon")
         .load()
     )

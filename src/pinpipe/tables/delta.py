@@ -17,17 +17,15 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
-from urllib.parse import urlsplit
-from urllib.request import url2pathname
+from typing import Any, TypeAlias
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from pinpipe.clean.schema import DEAD_LETTER_KEY, DEAD_LETTER_SCHEMA, conform
-from pinpipe.settings import Settings
+from pinpipe.settings import Settings, local_path
 
-Rows = pa.Table | pa.RecordBatchReader
+Rows: TypeAlias = pa.Table | pa.RecordBatchReader
 
 # Environment variables object_store understands for S3; passed through as they are set.
 _AWS_ENV = (
@@ -57,10 +55,8 @@ def storage_options(uri: str) -> dict[str, str] | None:
 
 
 def table_location(url: str) -> str:
-    """``file://`` URLs become local paths (what deltalake and DuckDB take); other URLs stay."""
-    if url.startswith("file://"):
-        return url2pathname(urlsplit(url).path)
-    return url
+    """A table's location as deltalake and DuckDB take it: a local path for ``file://``, else the URL."""
+    return local_path(url)
 
 
 def warehouse_table(settings: Settings, *parts: str) -> str:
@@ -276,7 +272,7 @@ def parquet_files(table: Any) -> list[str] | None:
     """
     if table.protocol().min_reader_version > 1 or table.metadata().partition_columns:
         return None
-    paths = [table_location(uri) if uri.startswith("file://") else uri for uri in table.file_uris()]
+    paths = [local_path(uri) for uri in table.file_uris()]
     if any("://" in path for path in paths):
         return None
     return paths

@@ -12,7 +12,7 @@ from pinpipe.errors import BackendUnavailableError, RetryableError, ValidationEr
 from pinpipe.log import OutRecord, TopicPartition, UnknownTopicError
 from pinpipe.log import kinesis as kinesis_module
 from pinpipe.log.kinesis import MAX_BYTES_PER_CALL, KinesisLog, chunks
-from tests.integration.test_log_contract import read_at_least, settings_for, unique
+from tests.log.test_contract import read_at_least, settings_for, unique
 
 pytestmark = pytest.mark.services
 

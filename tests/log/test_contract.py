@@ -18,7 +18,21 @@ from pathlib import Path
 
 import pytest
 
-from pinpipe.log import EventLog, LogConsumer, OutRecord, Record, TopicPartition, UnknownTopicError, open_log
+from pinpipe.log import (
+    EventLog,
+    GroupInUseError,
+    LogCapabilities,
+    LogConsumer,
+    OutRecord,
+    Record,
+    TopicPartition,
+    UnknownTopicError,
+    can_read_committed,
+    can_submit,
+    capabilities_of,
+    keeps_single_consumer,
+    open_log,
+)
 from pinpipe.log.base import Appended, InvalidPartitionError
 from pinpipe.settings import Settings
 from tests import services
@@ -219,3 +233,49 @@ def test_an_idle_poll_returns_nothing(log: EventLog) -> None:
         assert consumer.poll(max_records=10, timeout_s=0.3) == []
     finally:
         consumer.close()
+
+
+def test_each_backend_declares_what_generic_code_relies_on() -> None:
+    """The sink pipelines, the stream job encodes positions, the status page counts records, the
+    gateway awaits appends and the sink locks its group by these flags, never by the URL's scheme."""
+    dense_static_locked = LogCapabilities(
+        dense_offsets=True, rebalances=False, single_consumer_per_home=True, submit=True, committed=True
+    )
+    assert capabilities_of("sqlite:///tmp/log.db") == dense_static_locked
+    assert capabilities_of("kafka://127.0.0.1:9092") == LogCapabilities(
+        dense_offsets=True, rebalances=True, single_consumer_per_home=False, submit=False, committed=False
+    )
+    assert capabilities_of("kinesis://us-east-1") == LogCapabilities(
+        dense_offsets=False, rebalances=False, single_consumer_per_home=False, submit=False, committed=False
+    )
+
+
+def test_the_declared_capabilities_hold(log: EventLog) -> None:
+    """Each flag matches what the backend does: offsets, the optional methods, static assignment."""
+    caps = log.capabilities
+    assert caps == capabilities_of(log.url)
+    assert can_submit(log) == callable(getattr(log, "submit", None))
+    assert can_read_committed(log) == callable(getattr(log, "committed", None))
+    assert keeps_single_consumer(log) == callable(getattr(log, "hold_group", None))
+    topic, group = unique("contract-caps"), unique("g")
+    log.create_topic(topic, 1)
+    appended = log.append(topic, [OutRecord(f"r{i}".encode()) for i in range(5)])
+    if caps.dense_offsets:
+        assert [a.offset for a in appended] == [0, 1, 2, 3, 4]
+    if can_submit(log):
+        assert [a.offset for a in log.submit(topic, [OutRecord(b"r5")]).result()] == [appended[-1].offset + 1]
+    tp = TopicPartition(topic, 0)
+    consumer = log.consumer(group, [topic])
+    try:
+        assert consumer.capabilities == caps
+        if not caps.rebalances:
+            assert consumer.joined() and consumer.assignment() == {tp}  # all of it, from the start
+        read_at_least(consumer, 5)
+        consumer.commit({tp: appended[2].offset + 1})
+    finally:
+        consumer.close()
+    if can_read_committed(log):
+        assert log.committed(group) == {tp: appended[2].offset + 1}
+    if keeps_single_consumer(log):
+        with log.hold_group(group), pytest.raises(GroupInUseError), log.hold_group(group):
+            pass

@@ -13,7 +13,7 @@ from pinpipe.log import kafka as kafka_module
 from pinpipe.log.base import GroupJoinTimeoutError
 from pinpipe.log.kafka import KafkaConsumer, KafkaLog, client_configs, rebalance_bound_s
 from tests import services
-from tests.integration.test_log_contract import KAFKA_TEST_SETTINGS, read_at_least, settings_for, unique
+from tests.log.test_contract import KAFKA_TEST_SETTINGS, read_at_least, settings_for, unique
 from tests.support import kafka as kafka_support
 
 pytestmark = pytest.mark.services

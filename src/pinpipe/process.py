@@ -1,0 +1,122 @@
+"""Process plumbing every long-running command and entry point shares: stop signals and the CLI runner.
+
+Written once so that every process stops the same way and ends the same way:
+
+- a **graceful stop**: SIGTERM or a first Ctrl-C ask the work to finish what it holds and return (the
+  sink finishes the file being written, the stream job commits the batch in hand); a second Ctrl-C
+  interrupts at once. The demo, which owns a process tree, instead turns SIGTERM into the Ctrl-C it
+  already handles by stopping its children in order.
+- the **CLI runner**: ``pinpipe``, ``python -m pinpipe.sink`` (which starts without importing the
+  other verbs) and the demo's ``python -m pinpipe.demo.stream_worker`` all end through
+  :func:`run_main`, so a user error is one line on stderr and an exit code in each, and ``--debug``
+  shows the traceback in each.
+
+It sits in the foundation (it imports only :mod:`pinpipe.errors`), because the sink may not import
+``pinpipe.cli`` and importing ``pinpipe.cli`` would load every verb.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from types import FrameType
+from typing import TYPE_CHECKING
+
+from pinpipe.errors import PinpipeError
+
+if TYPE_CHECKING:
+    import typer
+
+SignalHandler = Callable[[int, FrameType | None], None]
+
+
+@contextmanager
+def _handling(handler: SignalHandler, *signums: signal.Signals) -> Iterator[None]:
+    """Install ``handler`` for the block and put the previous handlers back after it.
+
+    Python delivers signals to the main thread only, and only it may install handlers; elsewhere (the
+    stream job inside the gateway's process) nothing is installed and the thread's owner stops it.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {signum: signal.signal(signum, handler) for signum in signums}
+    try:
+        yield
+    finally:
+        for signum, old in previous.items():
+            signal.signal(signum, old)
+
+
+@contextmanager
+def graceful_stop(stop: threading.Event | None = None) -> Iterator[threading.Event]:
+    """SIGTERM or a first Ctrl-C set ``stop`` (a new event if none is given); a second Ctrl-C raises
+    KeyboardInterrupt, for the user who will not wait for the work in hand."""
+    event = stop if stop is not None else threading.Event()
+
+    def handle(signum: int, frame: FrameType | None) -> None:
+        if signum == signal.SIGINT and event.is_set():
+            raise KeyboardInterrupt
+        event.set()
+
+    with _handling(handle, signal.SIGTERM, signal.SIGINT):
+        yield event
+
+
+@contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM raises KeyboardInterrupt as Ctrl-C does, so one ``except``/``finally`` path handles both."""
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    with _handling(interrupt, signal.SIGTERM):
+        yield
+
+
+def run_cli(app: typer.Typer, prog_name: str, argv: list[str] | None = None) -> int:
+    """Run a Typer app to its exit code, through :func:`run_main`.
+
+    Typer vendors its own click, so usage errors are left to its standalone mode (usage text, exit 2,
+    a ``SystemExit`` here) and only pinpipe's own errors and unexpected ones become one line.
+    """
+    import typer.main
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    command = typer.main.get_command(app)
+
+    def invoke() -> None:
+        command.main(args=args, prog_name=prog_name, standalone_mode=True)
+
+    return run_main(invoke, debug="--debug" in args)
+
+
+def run_main(main: Callable[[], object], *, debug: bool = False) -> int:
+    """Run an entry point to its exit code: known errors print one line on stderr; ``debug`` re-raises.
+
+    ``main`` may return its exit code (an int), or nothing for 0, or raise ``SystemExit``.
+    """
+    import typer  # here, not at the top: the stop helpers above are imported by jobs that never print
+
+    try:
+        returned = main()
+    except SystemExit as exc:
+        code = exc.code
+        return code if isinstance(code, int) else (0 if code is None else 1)
+    except KeyboardInterrupt:
+        typer.echo("interrupted", err=True)
+        return 130
+    except PinpipeError as exc:
+        if debug:
+            raise
+        typer.echo(f"error: {exc}", err=True)
+        return exc.exit_code
+    except Exception as exc:
+        if debug:
+            raise
+        typer.echo(f"error: {type(exc).__name__}: {exc} (run with --debug for the traceback)", err=True)
+        return 1
+    return returned if isinstance(returned, int) else 0
