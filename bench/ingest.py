@@ -70,8 +70,9 @@ def peak_rss_mb_of(pid: int) -> float:
 def direct_append_rate(url: str, records: list[object]) -> float:
     """(d) the ceiling: CLIENTS threads appending the same 500-record batches straight to the log."""
     from pinpipe.log import OutRecord, open_log
+    from pinpipe.settings import Settings
 
-    log = open_log(url)
+    log = open_log(url, Settings())
     log.create_topic("bench.direct")
     batch = [OutRecord(json.dumps(r).encode()) for r in records]
     stop = time.monotonic() + SECONDS
@@ -136,9 +137,10 @@ def main() -> int:
         gateway.stop(timeout=60)
 
     from pinpipe.log import open_log
+    from pinpipe.settings import Settings
 
     log_url = f"sqlite:///{home / 'log.db'}"
-    log = open_log(log_url)
+    log = open_log(log_url, Settings(home=home))
     ends = {t: sum(log.end_offsets(t).values()) for t in ("pinterest.pin", "pinterest.geo", "streaming-pinterest-pin")}
     log.close()
     d_rate = direct_append_rate(log_url, rows)

@@ -36,10 +36,11 @@ def fill(log_url: str, records: int) -> float:
     import orjson
 
     from pinpipe.log import OutRecord, open_log
+    from pinpipe.settings import Settings
     from pinpipe.source.generator import generate
 
     pool = [row for chunk in generate(rows=20_000, seed=5) for row in chunk.pins]
-    log = open_log(log_url)
+    log = open_log(log_url, Settings())
     log.create_topic(TOPIC, 1)
     total_bytes = 0
     batch: list[OutRecord] = []
@@ -63,9 +64,10 @@ def child(log_url: str, lake: str, group: str, compression: str) -> None:
     from pinpipe.lake.layout import Compression, Partitioner
     from pinpipe.lake.store import open_lake
     from pinpipe.log import open_log
+    from pinpipe.settings import Settings
     from pinpipe.sink import LakeSink, SinkConfig
 
-    log = open_log(log_url)
+    log = open_log(log_url, Settings())
     store = open_lake(lake)
     config = SinkConfig(
         flush_size=1000,

@@ -286,3 +286,22 @@ def test_doc_table_matches_the_test() -> None:
     assert not differences, f"{DOC.relative_to(ROOT)} and tests/test_architecture.py disagree:\n" + "\n".join(
         differences
     )
+
+
+def test_benchmarks_use_only_the_shared_test_harness() -> None:
+    """bench/ may borrow tests/support (starting the gateway, the pinpipe executable), never a test
+    module: a benchmark must not break because a test was renamed or rewritten."""
+    borrowed: list[str] = []
+    for path in sorted((ROOT / "bench").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+            modules = (
+                [alias.name for alias in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+                if isinstance(node, ast.ImportFrom)
+                else []
+            )
+            borrowed += [
+                f"{path.name}: {m}" for m in modules if m.startswith("tests") and not m.startswith("tests.support")
+            ]
+    assert borrowed == []

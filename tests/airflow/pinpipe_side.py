@@ -90,8 +90,9 @@ def write_day(home: Path, prefix: str, day: date, day_number: int, events: int) 
 def append_log(home: Path, prefix: str, events: int) -> None:
     """Append ``events`` events (inds 900_000+) to the embedded log, stamped now by the log itself."""
     from pinpipe.log import OutRecord, ensure_topics, open_log
+    from pinpipe.settings import Settings
 
-    log = open_log(f"sqlite:///{home / 'log.db'}")
+    log = open_log(f"sqlite:///{home / 'log.db'}", Settings(home=home))
     try:
         ensure_topics(log, [f"{prefix}.{kind}" for kind in ("pin", "geo", "user")])
         for kind in ("pin", "geo", "user"):

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import base64
 import os
 import subprocess
 import time
 import uuid
+from pathlib import Path
 
 import orjson
 from deltalake import DeltaTable
@@ -118,3 +120,19 @@ def check_dead_letters_once(settings: Settings, records: dict[str, list[Record]]
     assert len(dead) == len(set(dead)), "a dead letter was written twice"
     assert sorted(dead) == sorted(bad_in_log)
     assert len(dead) == posted_bad
+
+
+def delta_commits(home: Path) -> int:
+    """Commits so far over the three stream tables (each is one JSON file in its _delta_log)."""
+    return sum(len(list((home / "warehouse" / "stream" / k / "_delta_log").glob("*.json"))) for k in TABLES)
+
+
+def bad_records(settings: Settings, n: int) -> list[tuple[str, dict]]:
+    """(stream, PutRecord body) of records that must end in dead_letter."""
+    stream = settings.stream
+    user_row = {"ind": 10**6 + n, "first_name": "A", "last_name": "B", "age": 30, "date_joined": "2016-01-01 00:00:00"}
+    return [
+        (stream("geo"), {"Data": user_row, "PartitionKey": f"bad-{n}"}),  # a user row on the geo stream
+        (stream("pin"), {"Data": {"index": "seven", "title": "x"}, "PartitionKey": f"bad-{n}"}),
+        (stream("user"), {"Data": base64.b64encode(b"not json at all").decode(), "PartitionKey": f"bad-{n}"}),
+    ]

@@ -8,14 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import orjson
 import pytest
 from sqlalchemy import select
 
@@ -26,6 +24,7 @@ from pinpipe.source.db import open_engine
 from pinpipe.source.fill import populate
 from pinpipe.source.schema import KEYS
 from pinpipe.source.schema import TABLES as SOURCE_TABLES
+from tests.support.acks import AckLog, ind_of, read_all
 from tests.support.gateway import Gateway
 
 pytestmark = pytest.mark.services
@@ -59,50 +58,6 @@ def source_inds(url: str) -> dict[str, list[int]]:
 
 def names(settings: Settings, route: str) -> dict[str, str]:
     return {kind: settings.topic(kind) if route == "batch" else settings.stream(kind) for kind in TABLES}
-
-
-def ind_of(value: bytes) -> int:
-    row = orjson.loads(value)
-    return int(row["index"] if "index" in row else row["ind"])
-
-
-def read_all(log_url: str, settings: Settings, topics: Sequence[str], expected: int) -> list[Record]:
-    """Every record of ``topics``: at least ``expected``, then until a poll finds nothing more."""
-    log = open_log(log_url, settings)
-    consumer = log.consumer(f"check-{uuid.uuid4().hex[:8]}", list(topics))
-    records: list[Record] = []
-    deadline = time.monotonic() + READ_DEADLINE_S
-    try:
-        while True:
-            if time.monotonic() > deadline:
-                raise AssertionError(f"read {len(records)} of at least {expected} records before the deadline")
-            got = consumer.poll(max_records=5000, timeout_s=1.0)
-            records.extend(got)
-            if not got and len(records) >= expected:
-                return records
-    finally:
-        consumer.close()
-        log.close()
-
-
-def position(ack: Ack) -> tuple[int, int]:
-    """The gateway's answer as a log position: ``shardId-000000000002`` is partition 2."""
-    partition = ack.partition if isinstance(ack.partition, int) else int(str(ack.partition).rsplit("-", 1)[-1])
-    return partition, int(ack.offset)
-
-
-@dataclass
-class AckLog:
-    """Records every acknowledgement: (topic, partition, offset) → ind."""
-
-    acked: dict[tuple[str, int, int], int] = field(default_factory=dict)
-    duplicates: int = 0
-
-    def __call__(self, destination: str, acked: Sequence[tuple[OutRow, Ack]], stats: Stats) -> None:
-        for row, ack in acked:
-            key = (destination, *position(ack))
-            self.duplicates += key in self.acked
-            self.acked[key] = row.ind
 
 
 def check_log_against_source(

@@ -24,8 +24,9 @@ import pytest
 from pinpipe.lake.store import open_lake
 from pinpipe.log import OutRecord, TopicPartition, open_log
 from pinpipe.log.embedded import EmbeddedLog
+from pinpipe.settings import Settings
 from tests.services import wait_until
-from tests.sink.helpers import Expected, assert_exactly_once, fill, merge, value
+from tests.sink.helpers import Expected, assert_exactly_once, fill, lake_files, merge, value
 
 SEED = 20260501
 KILLS = 20
@@ -42,10 +43,6 @@ def sink_process(home: Path, *args: str, stderr: Path | None = None) -> subproce
         stdout=subprocess.PIPE,
         stderr=open(stderr, "wb") if stderr else subprocess.DEVNULL,
     )
-
-
-def lake_files(lake_dir: Path) -> int:
-    return sum(len(files) for _, _, files in os.walk(lake_dir / "topics"))
 
 
 class Producer(threading.Thread):
@@ -90,7 +87,7 @@ def await_kill_moment(rng: random.Random, proc: subprocess.Popen[bytes], lake_di
 
 @pytest.fixture
 def embedded(home: Path) -> Iterator[EmbeddedLog]:
-    log = open_log(f"sqlite:///{home / 'log.db'}")
+    log = open_log(f"sqlite:///{home / 'log.db'}", Settings(home=home))
     assert isinstance(log, EmbeddedLog)
     yield log
     log.close()

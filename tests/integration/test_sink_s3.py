@@ -15,6 +15,7 @@ from pinpipe.lake.layout import Partitioner, object_key
 from pinpipe.lake.s3 import S3Lake
 from pinpipe.lake.store import open_lake, sink_files
 from pinpipe.log import TopicPartition, open_log
+from pinpipe.settings import Settings
 from pinpipe.sink import LakeSink, SinkConfig
 from tests.sink.helpers import assert_exactly_once, fill, snapshot
 
@@ -44,7 +45,7 @@ def test_s3_store_writes_reads_and_lists_only_sink_files(bucket: str) -> None:
 
 
 def test_embedded_log_to_s3_exactly_once_and_identical_to_local(home: Path, bucket: str) -> None:
-    log = open_log(f"sqlite:///{home / 'log.db'}")
+    log = open_log(f"sqlite:///{home / 'log.db'}", Settings(home=home))
     try:
         expected = fill(log, "pinterest.pin", 2, 1250)
         expected.update(fill(log, "pinterest.geo", 1, 40))
@@ -67,7 +68,7 @@ def test_embedded_log_to_s3_exactly_once_and_identical_to_local(home: Path, buck
 def test_sink_command_on_s3_replays_a_crashed_file_identically(home: Path, bucket: str) -> None:
     """Through the CLI, endpoint from AWS_ENDPOINT_URL as boto3 resolves it: a file left by a
     stopped run (written, not committed) is rewritten with the same bytes."""
-    log = open_log(f"sqlite:///{home / 'log.db'}")
+    log = open_log(f"sqlite:///{home / 'log.db'}", Settings(home=home))
     try:
         tp = TopicPartition("pinterest.user", 0)
         values = fill(log, "pinterest.user", 1, 300)[tp]

@@ -24,13 +24,14 @@ import pytest
 from pinpipe.settings import TABLES
 from tests import services
 from tests.integration.stream_flow import (
+    bad_records,
     check_dead_letters_once,
     check_tables_hold_each_acknowledged_ind_once,
     current_settings,
+    delta_commits,
     pinpipe,
     unique_prefix,
 )
-from tests.integration.test_stream_crash import bad_records, delta_commits
 from tests.support.kafka import KafkaCluster
 from tests.support.processes import PINPIPE, descendants
 

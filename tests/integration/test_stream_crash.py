@@ -7,7 +7,6 @@ started again. Bad records are posted through the gateway meanwhile and must rea
 
 from __future__ import annotations
 
-import base64
 import os
 import random
 import signal
@@ -20,9 +19,11 @@ import pytest
 from pinpipe.settings import TABLES
 from tests import services
 from tests.integration.stream_flow import (
+    bad_records,
     check_dead_letters_once,
     check_tables_hold_each_acknowledged_ind_once,
     current_settings,
+    delta_commits,
     pinpipe,
 )
 from tests.support.processes import PINPIPE
@@ -32,22 +33,6 @@ pytestmark = [pytest.mark.services, pytest.mark.slow]
 KILLS = 20
 SEED = 20240607
 FLOW_SECONDS = 40
-
-
-def delta_commits(home: Path) -> int:
-    """Commits so far over the three stream tables (each is one JSON file in its _delta_log)."""
-    return sum(len(list((home / "warehouse" / "stream" / k / "_delta_log").glob("*.json"))) for k in TABLES)
-
-
-def bad_records(settings: object, n: int) -> list[tuple[str, dict]]:
-    """(stream, PutRecord body) of records that must end in dead_letter."""
-    stream = settings.stream  # type: ignore[attr-defined]
-    user_row = {"ind": 10**6 + n, "first_name": "A", "last_name": "B", "age": 30, "date_joined": "2016-01-01 00:00:00"}
-    return [
-        (stream("geo"), {"Data": user_row, "PartitionKey": f"bad-{n}"}),  # a user row on the geo stream
-        (stream("pin"), {"Data": {"index": "seven", "title": "x"}, "PartitionKey": f"bad-{n}"}),
-        (stream("user"), {"Data": base64.b64encode(b"not json at all").decode(), "PartitionKey": f"bad-{n}"}),
-    ]
 
 
 def test_sigkill_at_random_moments_loses_and_doubles_nothing(home: Path, gateway: str, tmp_path: Path) -> None:

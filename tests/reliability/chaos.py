@@ -20,9 +20,9 @@ from pinpipe.emulate import EmulateOptions, RetryPolicy, Summary, run_emulator
 from pinpipe.log import TopicPartition
 from pinpipe.log.embedded import EmbeddedLog
 from tests.api.conftest import read_back
-from tests.integration.test_emulate import AckLog
 from tests.services import wait_until
 from tests.sink.helpers import Expected
+from tests.support.acks import AckLog
 from tests.support.processes import terminate
 
 

@@ -33,13 +33,16 @@ from pinpipe.lake.store import open_lake
 from pinpipe.log import TopicPartition
 from pinpipe.log.embedded import EmbeddedLog
 from pinpipe.settings import TABLES, get_settings
-from tests.integration.stream_flow import check_tables_hold_each_acknowledged_ind_once, pinpipe, table_rows
-from tests.integration.test_emulate import ind_of
-from tests.integration.test_sink_crash import lake_files
-from tests.integration.test_stream_crash import delta_commits
+from tests.integration.stream_flow import (
+    check_tables_hold_each_acknowledged_ind_once,
+    delta_commits,
+    pinpipe,
+    table_rows,
+)
 from tests.reliability.chaos import Load, Service, await_moment, log_contents, pinpipe_env
 from tests.services import wait_until
-from tests.sink.helpers import assert_exactly_once, assert_no_temps, lake_records
+from tests.sink.helpers import assert_exactly_once, assert_no_temps, lake_files, lake_records
+from tests.support.acks import ind_of
 from tests.support.gateway import Gateway
 from tests.support.processes import PINPIPE, assert_none_left, child_pids
 

@@ -29,12 +29,16 @@ from pinpipe.lake.store import open_lake
 from pinpipe.log import TopicPartition
 from pinpipe.settings import TABLES, Settings, get_settings
 from tests import services
-from tests.integration.stream_flow import check_tables_hold_each_acknowledged_ind_once, pinpipe, unique_prefix
-from tests.integration.test_emulate import ind_of, read_all
-from tests.integration.test_stream_crash import delta_commits
+from tests.integration.stream_flow import (
+    check_tables_hold_each_acknowledged_ind_once,
+    delta_commits,
+    pinpipe,
+    unique_prefix,
+)
 from tests.reliability.chaos import Load, Service, pinpipe_env
 from tests.services import wait_until
 from tests.sink.helpers import Expected, assert_exactly_once, lake_records
+from tests.support.acks import ind_of, read_all
 from tests.support.gateway import Gateway
 from tests.support.kafka import KafkaCluster
 from tests.support.processes import PINPIPE, assert_none_left, child_pids

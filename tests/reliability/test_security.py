@@ -24,10 +24,10 @@ from pinpipe.log.kafka import KafkaLog, client_configs
 from pinpipe.settings import TABLES, get_settings
 from tests import services
 from tests.api.conftest import serve
-from tests.integration.test_emulate import read_all
 from tests.reliability.bad_input import SQL_TEXT
 from tests.reliability.chaos import pinpipe_env
 from tests.source._files import events, write_jsonl
+from tests.support.acks import read_all
 from tests.support.gateway import Gateway
 from tests.support.kafka import KafkaCluster
 from tests.support.processes import PINPIPE

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Mapping
 from pathlib import Path
@@ -104,3 +105,7 @@ def set_timestamps(log_db: Path, topic: str, partition: int, stamps: list[int]) 
             "UPDATE records SET ts = ? WHERE pid = ? AND offset = ?",
             [(ts, pid, offset) for offset, ts in enumerate(stamps)],
         )
+
+
+def lake_files(lake_dir: Path) -> int:
+    return sum(len(files) for _, _, files in os.walk(lake_dir / "topics"))

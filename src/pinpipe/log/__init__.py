@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Iterable
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 from urllib.parse import urlsplit
 
 from pinpipe.errors import ConfigError
@@ -26,6 +26,9 @@ from pinpipe.log.base import (
     keeps_single_consumer,
 )
 from pinpipe.log.names import validate_name
+
+if TYPE_CHECKING:
+    from pinpipe.settings import Settings
 
 __all__ = [
     "Appended",
@@ -63,7 +66,7 @@ class _Backend(Protocol):
 
     capabilities: LogCapabilities
 
-    def __call__(self, url: str, settings: object | None) -> EventLog: ...
+    def __call__(self, url: str, settings: Settings) -> EventLog: ...
 
 
 def _backend(url: str) -> _Backend:
@@ -80,8 +83,9 @@ def _backend(url: str) -> _Backend:
     return backend
 
 
-def open_log(url: str, settings: object | None = None) -> EventLog:
-    """Open the event log named by ``url`` (``sqlite:///…``, ``kafka://h:p[,…]``, ``kinesis://region``)."""
+def open_log(url: str, settings: Settings) -> EventLog:
+    """Open the event log named by ``url`` (``sqlite:///…``, ``kafka://h:p[,…]``, ``kinesis://region``)
+    with the settings of the process that opens it (passed down, never looked up here)."""
     return _backend(url)(url, settings)
 
 

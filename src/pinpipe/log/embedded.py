@@ -49,7 +49,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
 from pinpipe.errors import BackendUnavailableError, ConfigError, RetryableError
@@ -65,6 +65,9 @@ from pinpipe.log.base import (
     UnknownTopicError,
 )
 from pinpipe.log.names import validate_name
+
+if TYPE_CHECKING:
+    from pinpipe.settings import Settings
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS topics (
@@ -237,13 +240,13 @@ class EmbeddedLog(Closing):
 
     capabilities = CAPABILITIES
 
-    def __init__(self, url: str, settings: Any = None) -> None:
+    def __init__(self, url: str, settings: Settings | None = None) -> None:
         self.url = url
         self.path = db_path(url)
         self.retention_ms: int | None = None
-        hours = getattr(settings, "log_retention_hours", None)
-        if hours:
-            self.retention_ms = int(float(hours) * 3_600_000)
+        # no settings (a test's or tool's own log): records are kept until the file goes
+        if settings is not None and settings.log_retention_hours:
+            self.retention_ms = int(settings.log_retention_hours * 3_600_000)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._conn = connect(self.path)

@@ -65,7 +65,7 @@ import logging
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from confluent_kafka import (
@@ -92,6 +92,9 @@ from pinpipe.log.base import (
     UnknownTopicError,
 )
 from pinpipe.log.names import validate_name
+
+if TYPE_CHECKING:
+    from pinpipe.settings import Settings
 
 logger = logging.getLogger(__name__)
 
@@ -271,11 +274,7 @@ class KafkaLog(Closing):
 
     capabilities = CAPABILITIES
 
-    def __init__(self, url: str, settings: Any = None) -> None:
-        if settings is None:
-            from pinpipe.settings import get_settings
-
-            settings = get_settings()
+    def __init__(self, url: str, settings: Settings) -> None:
         self.url = url
         self.settings = settings
         self._producer_conf, self._consumer_conf, admin_conf = client_configs(url, dict(settings.kafka))

@@ -53,7 +53,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import boto3
@@ -72,6 +72,9 @@ from pinpipe.log.base import (
     UnknownTopicError,
 )
 from pinpipe.log.names import validate_name
+
+if TYPE_CHECKING:
+    from pinpipe.settings import Settings
 
 MAX_RECORDS_PER_CALL = 500
 MAX_BYTES_PER_CALL = 5 * 1024 * 1024
@@ -174,11 +177,7 @@ class KinesisLog(Closing):
 
     capabilities = CAPABILITIES
 
-    def __init__(self, url: str, settings: Any = None) -> None:
-        if settings is None:
-            from pinpipe.settings import get_settings
-
-            settings = get_settings()
+    def __init__(self, url: str, settings: Settings) -> None:
         self.url = url
         self.settings = settings
         self.region = region_of(url)

@@ -1,10 +1,16 @@
-"""Topic and stream names: validated once, because a topic name becomes a lake path."""
+"""The names pinpipe gives things in a log: its consumer groups, and topic and stream names validated
+once (a topic name becomes a lake path)."""
 
 from __future__ import annotations
 
 import re
 
 from pinpipe.errors import ValidationError
+
+#: The consumer group of the sinks (their committed positions are what the lake holds) and of the
+#: stream jobs; the status page reads both groups' lag.
+SINK_GROUP = "pinpipe-sink"
+STREAM_GROUP = "pinpipe-stream"
 
 _NAME = re.compile(r"[A-Za-z0-9._-]{1,249}")
 

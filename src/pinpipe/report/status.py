@@ -30,6 +30,7 @@ from typing import Any
 
 from pinpipe.insights.queries import INSIGHTS
 from pinpipe.log.base import EventLog, TopicPartition, can_read_committed
+from pinpipe.log.names import SINK_GROUP, STREAM_GROUP
 from pinpipe.settings import TABLES, Settings
 from pinpipe.tables.delta import (
     batch_table,
@@ -39,8 +40,6 @@ from pinpipe.tables.delta import (
     warehouse_table,
 )
 
-SINK_GROUP = "pinpipe-sink"  # pinpipe.sink.SINK_GROUP, not imported: the sink package pulls in the lake stack
-STREAM_GROUP = "pinpipe-stream"  # pinpipe.stream.engine.GROUP
 STREAM_JOB_FILE = "stream_job.json"
 LAST_RUN_FILE = "last_run.json"
 THROUGHPUT_WINDOW_S = 5.0

@@ -35,9 +35,8 @@ from pinpipe.lake.format import count_records, encode
 from pinpipe.lake.layout import Compression, Partitioner, object_key
 from pinpipe.lake.store import LakeStore
 from pinpipe.log.base import EventLog, LogConsumer, Record, TopicPartition, keeps_single_consumer
+from pinpipe.log.names import SINK_GROUP
 from pinpipe.sink.buffer import Chunk, PartitionBuffer, UncommittedLengthFn
-
-SINK_GROUP = "pinpipe-sink"
 
 
 @dataclass(frozen=True)

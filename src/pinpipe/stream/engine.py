@@ -33,6 +33,7 @@ import pyarrow.compute as pc
 from pinpipe.clean.inprocess import dead_letter_table
 from pinpipe.clean.schema import CLEAN_SCHEMAS, DEAD_LETTER_SCHEMA
 from pinpipe.log import EventLog, Record, TopicPartition, ensure_topics, open_log
+from pinpipe.log.names import STREAM_GROUP
 from pinpipe.process import graceful_stop
 from pinpipe.settings import TABLES, Settings
 from pinpipe.stream.cleaning import DeadLetter, clean_records
@@ -42,7 +43,6 @@ from pinpipe.stream.positions import INT64_MAX, PositionCodec, Stored, app_id, c
 from pinpipe.stream.table import DeltaSink, Upkeep
 from pinpipe.tables import dead_letter_table_uri, storage_options, warehouse_table
 
-GROUP = "pinpipe-stream"
 DEAD_LETTER_SOURCE = "stream"
 DEAD = "dead_letter"  # the app-id role of a partition's dead letters
 DEAD_LETTER_VALUE_LIMIT = 100_000  # characters of a bad record kept in dead_letter
@@ -135,7 +135,7 @@ class StreamJob:
             upkeep=upkeep,
             storage_options=storage_options(dead_uri),
         )
-        self.consumer = self.log.consumer(GROUP, streams)
+        self.consumer = self.log.consumer(STREAM_GROUP, streams)
         # Where this job stands per partition: the stream table's stored position (rows) and the
         # dead-letter table's (its dead letters). Records at or below are already applied.
         self.held: dict[TopicPartition, Stored | None] = {}
