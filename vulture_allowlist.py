@@ -24,9 +24,16 @@ Shards
 HasMoreShards
 # uvicorn's --factory entry point for `pinpipe api --workers N` (named as a string)
 app_from_environment
-# enum members typer offers as choices (--format parquet, --spark-source kinesis)
+# enum members typer offers as choices (--format parquet, --spark-source kinesis, api --log-level)
 PARQUET
 KINESIS
+CRITICAL
+ERROR
+WARNING
+DEBUG
+TRACE
+# pinpipe.cli._help gives typer's flag options the class that shows them without a type (read by Python)
+__class__
 # rich Table attributes rich renders
 caption
 # signatures fixed by a protocol: pydantic-settings' source hook, importlib's finder, __exit__, module __getattr__

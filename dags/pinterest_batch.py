@@ -192,7 +192,9 @@ def pinterest_batch() -> None:
     def batch_run(data_interval_start: datetime | None = None) -> str:
         """Clean the day's lake partitions into the warehouse (merged on ind) and replace the insights."""
         target = PinpipeTarget.resolve()
-        args = ["batch", "run", "--date", interval_day(data_interval_start)]
+        # --require-data: a day whose lake partitions are empty (a wrong lake URL, a sink that never
+        # ran) fails the task instead of passing with stale insights behind it
+        args = ["batch", "run", "--date", interval_day(data_interval_start), "--require-data"]
         if target.engine is not None:
             args += ["--engine", target.engine]
         return target.command(*args)

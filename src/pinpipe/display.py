@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
 import orjson
 import pyarrow as pa
 from rich.cells import cell_len
+from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
@@ -138,3 +139,20 @@ def table_rows(table: pa.Table | pa.RecordBatch) -> list[tuple[Any, ...]]:
     """The rows of an Arrow table as tuples (column names may repeat in a query's result)."""
     columns = [column.to_pylist() for column in table.columns]
     return list(zip(*columns, strict=True)) if columns else []
+
+
+#: What to say under a table cut at ``shown`` of its ``total`` rows, given the table's name.
+MoreRows = Callable[[str, int, int], str]
+
+
+def print_tables(console: Console, tables: Mapping[str, pa.Table], *, limit: int | None, more: MoreRows) -> None:
+    """Each table's name and row count on its own line (never wrapped into a narrow table's title),
+    then at most ``limit`` of its rows (``None``: all), then ``more``'s line if some were left out:
+    a cut table never passes for the whole one."""
+    for name, table in tables.items():
+        console.print(f"[bold]{name}[/bold] [dim]({table.num_rows:,} rows)[/dim]", highlight=False, soft_wrap=True)
+        shown = table if limit is None else table.slice(0, limit)
+        console.print(rows_view(table.schema, table_rows(shown)))
+        if shown.num_rows < table.num_rows:
+            console.print(Text(more(name, shown.num_rows, table.num_rows), style="dim"), soft_wrap=True)
+        console.print()

@@ -119,5 +119,14 @@ def test_catchup_and_start_date_come_from_the_environment(batch_module: ModuleTy
         batch_module.dag_options({"PINPIPE_DAG_CATCHUP": "sometimes"}.get)
 
 
+def test_the_batch_task_fails_a_day_without_lake_files(bag: DagBag, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The scheduled batch passes --require-data: an empty day is a failed task, not stale insights."""
+    monkeypatch.setenv("AIRFLOW_VAR_PINPIPE_HOME", "/srv/pinpipe")
+    monkeypatch.setenv("AIRFLOW_VAR_PINPIPE_BIN", "/opt/pinpipe/bin/pinpipe")
+    task = bag.dags["pinterest_batch"].get_task("batch_run")
+    command = task.python_callable(data_interval_start=datetime(2026, 3, 1, tzinfo=UTC))
+    assert command.endswith("batch run --date 2026-03-01 --require-data"), command
+
+
 def test_dag_files_are_all_accounted_for() -> None:
     assert sorted(p.name for p in Path(DAGS).glob("*.py")) == ["pinterest_batch.py", "pinterest_batch_databricks.py"]

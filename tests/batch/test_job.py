@@ -82,6 +82,55 @@ def test_a_day_with_no_files_writes_no_rows(home: Path) -> None:
     assert inds(settings) == set()
 
 
+def test_a_scope_with_no_files_is_said_and_can_be_refused(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A wrong lake URL in cron looks like a quiet day: the run says so, and `on_no_data` may stop it first."""
+    from pinpipe.batch import job
+
+    settings = get_settings()
+    two_day_lake(settings)
+    said: list[str] = []
+    run_batch(settings, date(2030, 1, 1), "duckdb", progress=said.append)
+    warnings = [line for line in said if line.startswith("warning:")]
+    assert warnings == [
+        f"warning: no lake files for 2030-01-01 in {(settings.lake_url or '').rstrip('/')}: nothing to clean "
+        f"({job.NO_DATA_HINT})"
+    ]
+    said.clear()
+    run_batch(settings, DAY1, "duckdb", progress=said.append)
+    assert not [line for line in said if line.startswith("warning:")], "a day with files warns of nothing"
+
+    def no_engine(*args: object, **kwargs: object) -> None:
+        raise AssertionError("an engine was started for a scope without files")
+
+    class Refused(Exception):
+        pass
+
+    def refuse(what: str) -> None:
+        raise Refused(what)
+
+    monkeypatch.setattr(job, "get_engine", no_engine)
+    with pytest.raises(Refused, match=r"^no lake files for 2030-01-01 in file://"):
+        run_batch(settings, date(2030, 1, 1), "duckdb", progress=quiet, on_no_data=refuse)
+
+
+def test_cli_require_data_fails_a_run_without_files(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    settings = get_settings()
+    two_day_lake(settings)
+    assert main(["batch", "run", "--date", "2030-01-01"]) == 0
+    err = capsys.readouterr().err
+    assert "warning: no lake files for 2030-01-01 in file://" in err
+    assert [line for line in err.splitlines() if line.startswith("warning:")] == [
+        next(line for line in err.splitlines() if "no lake files" in line)
+    ], "the warning is one line"
+    assert main(["batch", "run", "--date", "2030-01-01", "--require-data"]) == 1
+    *progress, last = capsys.readouterr().err.splitlines()
+    assert last.startswith("error: --require-data: no lake files for 2030-01-01 in file://")
+    assert "PINPIPE_LAKE_URL" in last and not any("error" in line or "warning" in line for line in progress)
+    assert not any("merged" in line for line in progress), "refused before any work"
+    assert main(["batch", "run", "--date", "2024-05-01", "--require-data"]) == 0
+    assert "warning" not in capsys.readouterr().err
+
+
 def test_date_on_a_default_layout_lake_is_a_clear_error(home: Path) -> None:
     settings = get_settings()
     write_records(settings.home / "lake", settings.topic("pin"), [{"x": 1}], partitioner=Partitioner.DEFAULT)
@@ -111,7 +160,10 @@ def test_insight_commits_carry_the_run_date(home: Path) -> None:
     assert date.fromisoformat(last["pinpipe.run_date"]) >= date(2024, 5, 2)
 
 
-def test_cli_batch_run_and_its_errors(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_batch_run_and_its_errors(
+    home: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("COLUMNS", "200")  # typer's usage-error box, unwrapped
     settings = get_settings()
     two_day_lake(settings)
     assert main(["batch", "run", "--date", "2024-05-01"]) == 0
@@ -121,8 +173,10 @@ def test_cli_batch_run_and_its_errors(home: Path, capsys: pytest.CaptureFixture[
     assert "--all" in capsys.readouterr().err
     assert main(["batch", "run", "--date", "2024-13-01"]) != 0
     assert "is not a date" in capsys.readouterr().err
-    assert main(["batch", "run", "--all", "--engine", "pandas"]) != 0
-    assert "unknown engine" in capsys.readouterr().err
+    assert main(["batch", "run", "--all", "--engine", "pandas"]) == 2  # a usage error, as typer reports one
+    assert "'pandas' is not one of 'duckdb', 'spark'" in capsys.readouterr().err
+    assert main(["batch", "run", "--all", "--date", "2024-05-01"]) == 2
+    assert capsys.readouterr().err == "error: give either --date or --all, not both\n"
 
 
 @pytest.mark.parametrize("gzip_file", [False, True], ids=["plain", "gzip"])

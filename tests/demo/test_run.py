@@ -8,6 +8,7 @@ way closes this process's log handles before the children are stopped, and puts 
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import signal
 from collections.abc import Iterator
@@ -129,3 +130,43 @@ def test_sigterm_ends_the_run_like_ctrl_c(monkeypatch: pytest.MonkeyPatch, home:
     with pytest.raises(KeyboardInterrupt):
         demo.run()
     assert calls[calls.index("_flow") + 1 :] == ["logs closed", "tree closed"]
+
+
+@pytest.mark.parametrize(("events", "rows", "repeats"), [(20, 10, 10), (10, 10, None), (12_000, None, 1_000)])
+def test_more_events_than_the_source_holds_is_said(
+    home: Path, events: int, rows: int | None, repeats: int | None
+) -> None:
+    """Allowed (the demo doubles as a load test) but never silent: events then repeat."""
+    out = io.StringIO()
+    demo = Demo(get_settings(), DemoOptions(events=events, rows=rows), Console(file=out, width=300))
+    demo._warn_repeats()
+    if repeats is None:
+        assert out.getvalue() == "" and demo.notes == []
+    else:
+        shown = f"{events:,}"
+        assert out.getvalue() == (
+            f"warning: each emulator sends {shown} events drawn from the source's {events - repeats:,}, so at least "
+            f"{repeats:,} of them repeat (merged on ind downstream); --rows {events} makes room for them all\n"
+        )
+        assert demo.notes == [out.getvalue().rstrip("\n")]
+
+
+def test_the_warning_comes_before_any_work(monkeypatch: pytest.MonkeyPatch, home: Path) -> None:
+    demo, calls = _recording_demo(monkeypatch, home, serve=False)
+    demo.options.events, demo.options.rows = 50, 10
+    monkeypatch.setattr(demo, "_warn_repeats", lambda: calls.append("_warn_repeats"))
+    demo.run()
+    assert calls[:2] == ["_warn_repeats", "_prepare"]
+
+
+def test_a_busy_port_is_refused_before_the_home_is_touched(home: Path) -> None:
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        demo = Demo(get_settings(), DemoOptions(port=port), Console(file=io.StringIO()))
+        with pytest.raises(PinpipeError, match=f"port {port} on 127.0.0.1 is in use"):
+            demo._prepare()
+    assert not home.exists(), "neither wiped nor filled for a run that cannot start"

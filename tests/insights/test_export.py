@@ -50,6 +50,24 @@ def test_show_prints_a_table_and_refuses_unknown_names(warehouse: Path, capsys: 
     assert "unknown insight" in capsys.readouterr().err
 
 
+def test_show_says_where_it_cuts_and_formats_numbers_as_the_demo(
+    warehouse: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from pinpipe.insights.store import load_insights
+
+    total = load_insights(get_settings(), "top_user_by_country")["top_user_by_country"].num_rows
+    assert total > 2
+    assert main(["insights", "show", "top_user_by_country", "--limit", "2"]) == 0
+    out = capsys.readouterr().out
+    assert f"showing 2 of {total} rows; --limit N to change (0: all)" in out
+    assert "7,000,000" in out and "7000000" not in out, "numbers are grouped as in the demo"
+    assert main(["insights", "show", "top_user_by_country", "--limit", "0"]) == 0
+    out = capsys.readouterr().out
+    assert "showing" not in out and out.count("│") == 2 * total, "--limit 0 shows every row, and says no cut"
+    assert main(["insights", "show", "median_followers_by_age_group"]) == 0
+    assert "12,000.0" in capsys.readouterr().out
+
+
 def test_show_before_any_run_says_what_to_do(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["insights", "show"]) != 0
     assert "pinpipe batch run" in capsys.readouterr().err

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,6 +13,7 @@ from sqlalchemy.engine import make_url
 
 from pinpipe.cli import main
 from pinpipe.source import collect, event_inds, iter_events, open_engine, row_counts
+from pinpipe.source.db import SourceMissingError
 from pinpipe.source.generator import CANONICAL_IND
 from tests.source._files import events, write_jsonl
 
@@ -144,5 +146,51 @@ def test_bad_load_leaves_nothing_and_init_refuses_then_replaces(
         assert "is not empty" in capsys.readouterr().err
         assert main(["source", "init", "--rows", "7", "--seed", "3", "--replace", "--db", source_url]) == 0
         assert row_counts(engine) == {"pin": 7, "geo": 7, "user": 7}
+    finally:
+        engine.dispose()
+
+
+def test_a_bare_scheme_url_works_with_the_driver_pinpipe_ships(source_url: str, capsys: pytest.CaptureFixture[str]):
+    """`mysql://…` and `postgresql://…` as SQLAlchemy users write them, without mysqlclient or psycopg2."""
+    parsed = make_url(source_url)
+    bare = parsed.set(drivername=parsed.get_backend_name()).render_as_string(hide_password=False)
+    if parsed.get_backend_name() == "mysql" and importlib.util.find_spec("MySQLdb") is not None:
+        pytest.skip("mysqlclient is installed: a bare mysql:// URL means it, as in SQLAlchemy")
+    if parsed.get_backend_name() == "postgresql" and importlib.util.find_spec("psycopg2") is not None:
+        pytest.skip("psycopg2 is installed: a bare postgresql:// URL means it, as in SQLAlchemy")
+    assert main(["source", "init", "--rows", "5", "--db", bare]) == 0
+    assert main(["source", "stats", "--db", bare]) == 0
+    assert "pinterest_data" in capsys.readouterr().out
+
+
+def test_reading_a_database_without_tables_names_source_init(source_url: str):
+    engine = open_engine(source_url)
+    try:
+        with pytest.raises(SourceMissingError, match="has no pinterest tables") as info:
+            event_inds(engine)
+        assert "pinpipe source init" in str(info.value)
+    finally:
+        engine.dispose()
+
+
+def test_load_skips_geo_and_user_rows_without_a_pin(
+    source_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
+    pins, geos, users = events(12, seed=5)
+    orphan_geo = {**geos[0], "ind": 900}
+    orphan_users = [{**users[0], "ind": 901}, {**users[1], "ind": 902}]
+    files = [
+        write_jsonl(tmp_path / "pin.jsonl", pins),
+        write_jsonl(tmp_path / "geo.jsonl", [*geos, orphan_geo]),
+        write_jsonl(tmp_path / "user.jsonl", [*orphan_users, *users]),
+    ]
+    args = ["source", "load", "--pin", str(files[0]), "--geo", str(files[1]), "--user", str(files[2])]
+    assert main([*args, "--db", source_url]) == 0
+    err = capsys.readouterr().err
+    assert "skipped 1 geo row (ind 900) and 2 user rows (ind 901, 902)" in err, err
+    engine = open_engine(source_url)
+    try:
+        assert row_counts(engine) == {"pin": 12, "geo": 12, "user": 12}
+        assert [e.ind for e in iter_events(engine)] == list(range(12))
     finally:
         engine.dispose()

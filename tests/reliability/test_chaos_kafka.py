@@ -3,7 +3,7 @@ SIGKILLed at seeded moments of observed progress while the emulators post throug
 partitions move to the survivor (observed in the workers' own "sink assigned:" lines), and it is
 restarted. The stream job on the same broker is SIGKILLed and restarted in the same rounds: it is one
 member of its group by design (it keeps the tables' ``ind`` set in memory and fences any second
-writer: a second job on one warehouse stops with "another stream job writes the same table"), so its
+writer: a second job on one warehouse is refused at start, "another stream job is running …"), so its
 partitions go back to the restarted member. Afterwards, after clean ``--until-idle`` drains: lake =
 log per partition, every acknowledged position holds its ind, the stream tables hold each ind of the
 log once, and no process is left.

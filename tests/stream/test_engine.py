@@ -174,4 +174,4 @@ def test_latency_is_measured_per_record(settings: Settings, log: EmbeddedLog) ->
     p50, p99 = summary.latency.percentile(50), summary.latency.percentile(99)
     assert p50 is not None and p99 is not None and 0 <= p50 <= p99
     assert len(summary.batch_latency_ms) == summary.batches
-    assert engine_module.GROUP == "pinpipe-stream"
+    assert engine_module.STREAM_GROUP == "pinpipe-stream"

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
 
     from pinpipe.stream.engine import StreamJob
+    from pinpipe.stream.lock import WarehouseLock
 
 logger = logging.getLogger("pinpipe.api")
 
@@ -59,7 +60,11 @@ def create_app(
     ``/metrics`` beside the gateway's: one process to deploy and to scrape on a small setup.
     ``own_process``: the gateway is this process's whole job (``pinpipe api``), so what start-up built is
     frozen out of the cyclic GC; not in tests, where one process builds many apps.
+
+    With ``with_stream`` the warehouse's stream-job lock is taken here, before anything is served, so a
+    gateway started beside a running stream job stops at once with one line; it is released at shutdown.
     """
+    stream_lock = _hold_warehouse(settings) if with_stream else None
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -79,7 +84,10 @@ def create_app(
         retry = None
         if not await _ensure_pinpipe_topics(settings, topic_log, streams):
             retry = asyncio.create_task(_retry_topics(settings, topic_log, streams))
-        stream_job = _start_stream_job(settings, app.state.metrics.registry) if with_stream else None
+        stream_job = None
+        if stream_lock is not None:
+            stream_lock.acquire()  # already held unless an earlier lifespan of this app released it
+            stream_job = _start_stream_job(settings, app.state.metrics.registry, stream_lock)
         if own_process:
             # What is alive now (FastAPI, pydantic, the clients) lives as long as the process: keep it out of
             # the cyclic GC. Unfrozen, each full collection re-scanned it, a 20-30 ms pause about three times a
@@ -168,12 +176,21 @@ async def _retry_topics(settings: Settings, log: EventLog, stream_log: EventLog)
         await asyncio.sleep(TOPIC_RETRY_S)
 
 
-def _start_stream_job(settings: Settings, registry: CollectorRegistry) -> tuple[StreamJob, threading.Thread]:
+def _hold_warehouse(settings: Settings) -> WarehouseLock:
+    """The lock every stream job holds on its warehouse (:mod:`pinpipe.stream.lock`), taken now."""
+    from pinpipe.stream.lock import WarehouseLock
+
+    return WarehouseLock(settings).acquire()
+
+
+def _start_stream_job(
+    settings: Settings, registry: CollectorRegistry, lock: WarehouseLock
+) -> tuple[StreamJob, threading.Thread]:
     from pinpipe.stream.engine import StreamJob, StreamOptions
     from pinpipe.stream.metrics import register_metrics
 
     metrics = register_metrics(registry)
-    job = StreamJob(settings, StreamOptions(status=False), metrics=metrics)
+    job = StreamJob(settings, StreamOptions(status=False), metrics=metrics, lock=lock)
     thread = threading.Thread(target=job.run, name="pinpipe-stream", daemon=True)
     thread.start()
     return job, thread
@@ -184,7 +201,10 @@ def _stop_stream_job(job: StreamJob, thread: threading.Thread) -> None:
     job.stop()
     thread.join(timeout=STREAM_STOP_TIMEOUT_S)
     if thread.is_alive():
+        # Still holding the warehouse: the lock goes with the process, never while the job may commit.
         logger.error("stream job did not stop within %ss; its uncommitted batch will be re-read", STREAM_STOP_TIMEOUT_S)
+        return
+    job.lock.release()
 
 
 def app_from_environment() -> FastAPI:

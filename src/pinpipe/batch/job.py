@@ -15,13 +15,19 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
-from pinpipe.engines import Engine, get_engine
+from pinpipe.engines import ENGINES, Engine, get_engine
 from pinpipe.insights.queries import INSIGHTS
 from pinpipe.lake.store import check_daily, open_lake, sink_files
 from pinpipe.settings import TABLES, Settings
 from pinpipe.tables.delta import batch_table, dead_letter_table_uri, insight_table, run_metadata
 
 Progress = Callable[[str], None]
+
+#: Told that the run's scope has no lake files (what and where, one sentence); it may raise to stop the run.
+NoData = Callable[[str], None]
+
+#: Why a scope may be empty, for the warning: the two mistakes that look like "no data" from cron.
+NO_DATA_HINT = "is PINPIPE_LAKE_URL right, and has `pinpipe sink run` landed the topics?"
 
 
 @dataclass
@@ -50,9 +56,18 @@ def run_batch(
     spark_master: str | None = None,
     progress: Progress | None = None,
     engine_instance: Engine | None = None,
+    on_no_data: NoData | None = None,
 ) -> BatchSummary:
-    """Run the batch for ``day`` (its daily partitions only) or, with ``None``, for the whole lake."""
+    """Run the batch for ``day`` (its daily partitions only) or, with ``None``, for the whole lake.
+
+    A scope without lake files still runs (there is nothing to merge, and the insights are the
+    tables' as they were), but it is said: a wrong lake URL or a sink that never ran looks just
+    like a quiet day. ``on_no_data`` hears it instead of the warning, and may raise to refuse the
+    run (``pinpipe batch run --require-data``) before any engine starts.
+    """
     say = progress or _stderr
+    if engine_instance is None and engine not in ENGINES:
+        get_engine(engine, settings)  # raises its one-line error for an unknown name, before the lake is listed
     scope = day.isoformat() if day else "all"
     started = datetime.now(tz=UTC)
     summary = BatchSummary(engine=engine, scope=scope)
@@ -66,7 +81,14 @@ def run_batch(
             check_daily(lake, list(topics.values()))
         files = {kind: sink_files(lake, topic, day) for kind, topic in topics.items()}
         summary.files_read = {kind: len(f) for kind, f in files.items()}
-        say(f"batch {scope}: {sum(summary.files_read.values())} lake files in {lake.url.rstrip('/')} ({engine})")
+        where = lake.url.rstrip("/")
+        say(f"batch {scope}: {sum(summary.files_read.values())} lake files in {where} ({engine})")
+        if not any(summary.files_read.values()):
+            empty = f"no lake files {f'for {scope} ' if day else ''}in {where}"
+            if on_no_data is not None:
+                on_no_data(empty)
+            else:
+                say(f"warning: {empty}: nothing to clean ({NO_DATA_HINT})")
 
         runner = engine_instance or get_engine(engine, settings, spark_master=spark_master)
         if engine_instance is None:

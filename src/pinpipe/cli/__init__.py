@@ -21,6 +21,7 @@ from pinpipe.cli import sink as sink_cli
 from pinpipe.cli import source as source_cli
 from pinpipe.cli import sql as sql_cli
 from pinpipe.cli import stream as stream_cli
+from pinpipe.cli._help import Group
 from pinpipe.process import run_cli
 
 app = typer.Typer(
@@ -30,6 +31,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
     rich_markup_mode="rich",
+    cls=Group,
 )
 
 
@@ -70,14 +72,14 @@ def config_show(ctx: typer.Context) -> None:
     _common.console().print(table)
 
 
-app.add_typer(config_app, name="config")
-app.add_typer(source_cli.app, name="source")
+app.add_typer(config_app, name="config", cls=Group)
+app.add_typer(source_cli.app, name="source", cls=Group)
 app.command("api")(api_cli.api)
-app.add_typer(emulate_cli.app, name="emulate")
-app.add_typer(sink_cli.app, name="sink")
-app.add_typer(stream_cli.app, name="stream")
-app.add_typer(batch_cli.app, name="batch")
-app.add_typer(insights_cli.app, name="insights")
+app.add_typer(emulate_cli.app, name="emulate", cls=Group)
+app.add_typer(sink_cli.app, name="sink", cls=Group)
+app.add_typer(stream_cli.app, name="stream", cls=Group)
+app.add_typer(batch_cli.app, name="batch", cls=Group)
+app.add_typer(insights_cli.app, name="insights", cls=Group)
 app.command("report")(report_cli.report)
 app.command("sql")(sql_cli.sql)
 app.command("demo")(demo_cli.demo)

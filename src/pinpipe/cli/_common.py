@@ -11,7 +11,14 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from pinpipe.errors import PinpipeError
 from pinpipe.settings import Settings, get_settings
+
+
+class UsageError(PinpipeError):
+    """Options that contradict each other: one line and exit 2, the status of the usage errors typer finds."""
+
+    exit_code = 2
 
 
 @dataclass(frozen=True)
@@ -21,10 +28,16 @@ class Globals:
     debug: bool = False
 
 
-def settings(ctx: typer.Context, **overrides: Any) -> Settings:
-    """Settings for this command: the root's --home/--prefix and the command's own flags win."""
+def settings(ctx: typer.Context, *, home: Path | None = None, **overrides: Any) -> Settings:
+    """Settings for this command: the root's --home/--prefix and the command's own flags win.
+
+    ``home`` is a command's own ``--home`` (``pinpipe demo --home DIR``, the form its messages
+    suggest): it means the same as ``pinpipe --home DIR demo``, so two different ones are refused.
+    """
     root = ctx.find_root().obj or Globals()
-    return get_settings(home=root.home, prefix=root.prefix, **overrides)
+    if home is not None and root.home is not None and home.resolve() != root.home.resolve():
+        raise UsageError(f"--home is given twice ({str(root.home)!r} and {str(home)!r})", hint="give one")
+    return get_settings(home=home or root.home, prefix=root.prefix, **overrides)
 
 
 _console: Console | None = None

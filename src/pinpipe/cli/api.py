@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import errno
 import ipaddress
 import os
+import socket
+from enum import StrEnum
 from typing import Annotated, Any
 
 import typer
@@ -11,7 +14,44 @@ import typer
 from pinpipe.cli import _common
 from pinpipe.errors import ConfigError
 
-LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
+
+class LogLevel(StrEnum):
+    """uvicorn's log levels, so typer lists them and refuses another before anything starts."""
+
+    CRITICAL = "critical"
+    ERROR = "error"
+    WARNING = "warning"
+    INFO = "info"
+    DEBUG = "debug"
+    TRACE = "trace"
+
+
+class PortInUseError(ConfigError):
+    """The gateway's address is taken: said in one line, where uvicorn would log its own ERROR and INFO lines."""
+
+
+def check_bind(host: str, port: int) -> None:
+    """Bind ``host:port`` once as uvicorn will (same family, ``SO_REUSEADDR``) and let it go again.
+
+    uvicorn reports a failed bind through its logger and exits; checked first, the failure is one
+    line naming the fix. A port taken between this check and uvicorn's bind still fails, in uvicorn's words.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host.strip("[]"), port))
+        except OSError as exc:
+            reason = exc.strerror or str(exc)
+            if exc.errno == errno.EADDRINUSE:
+                raise PortInUseError(
+                    f"port {port} is in use on {host} ({reason})",
+                    hint="stop what listens there, or pass --port P or set PINPIPE_API_PORT",
+                ) from None
+            raise ConfigError(
+                f"cannot listen on {host} port {port} ({reason})",
+                hint="pass --host and --port, or set PINPIPE_API_HOST and PINPIPE_API_PORT",
+            ) from None
 
 
 def is_loopback(host: str) -> bool:
@@ -35,7 +75,9 @@ def api(
     with_stream: Annotated[
         bool, typer.Option("--with-stream", help="Also run the stream job in this process; its metrics on /metrics.")
     ] = False,
-    log_level: Annotated[str, typer.Option("--log-level", help=f"One of {', '.join(LOG_LEVELS)}.")] = "info",
+    log_level: Annotated[
+        LogLevel, typer.Option("--log-level", case_sensitive=False, help="uvicorn's log level.")
+    ] = LogLevel.INFO,
     access_log: Annotated[
         bool, typer.Option("--access-log", help="Log every request (off: it costs throughput).")
     ] = False,
@@ -48,15 +90,14 @@ def api(
     import uvicorn
 
     settings = _common.settings(ctx, api_host=host, api_port=port)
-    if log_level.lower() not in LOG_LEVELS:
-        raise ConfigError(f"unknown --log-level {log_level!r}", hint=f"use one of {', '.join(LOG_LEVELS)}")
     if with_stream and workers > 1:
-        raise ConfigError("--with-stream runs one stream job: it cannot be combined with --workers > 1")
+        raise _common.UsageError("--with-stream runs one stream job: it cannot be combined with --workers > 1")
     if not is_loopback(settings.api_host) and not settings.api_keys and not insecure:
         raise ConfigError(
             f"refusing to serve on {settings.api_host!r} without API keys: anyone on the network could write",
             hint="set PINPIPE_API_KEYS, bind 127.0.0.1, or pass --insecure",
         )
+    check_bind(settings.api_host, settings.api_port)
     shown_host = f"[{settings.api_host}]" if ":" in settings.api_host else settings.api_host
     _common.err_console().print(
         f"pinpipe api on http://{shown_host}:{settings.api_port} "
@@ -69,7 +110,7 @@ def api(
         "port": settings.api_port,
         "loop": "uvloop",
         "http": "httptools",
-        "log_level": log_level.lower(),
+        "log_level": log_level.value,
         "access_log": access_log,
         "timeout_graceful_shutdown": 30,
     }

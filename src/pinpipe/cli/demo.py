@@ -2,18 +2,29 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from pinpipe.cli._common import console, err_console, settings
+from pinpipe.source.defaults import DEFAULT_ROWS, DEFAULT_SEED
 
 DEFAULT_EVENTS = 2_000
 
 
 def demo(
     ctx: typer.Context,
-    events: Annotated[int, typer.Option("--events", "-n", min=1, help="Events each emulator sends.")] = DEFAULT_EVENTS,
+    events: Annotated[
+        int,
+        typer.Option(
+            "--events",
+            "-n",
+            min=1,
+            help="Events each emulator sends, drawn at random from the source's --rows "
+            "(more than --rows is allowed, with a warning: events then repeat).",
+        ),
+    ] = DEFAULT_EVENTS,
     serve: Annotated[
         bool, typer.Option("--serve", help="Keep the gateway, sink, stream job and dashboard up until Ctrl-C.")
     ] = False,
@@ -27,13 +38,25 @@ def demo(
     rows: Annotated[
         int | None,
         typer.Option(
-            "--rows", min=1, help="Events generated into the source database (default 11,000).", show_default=False
+            "--rows",
+            min=1,
+            help=f"Events generated into the source database (default {DEFAULT_ROWS:,}).",
+            show_default=False,
         ),
     ] = None,
-    seed: Annotated[int, typer.Option("--seed", help="Seeds the source data and the emulators' picks.")] = 1,
+    seed: Annotated[
+        int,
+        typer.Option("--seed", help="Seeds the source data and the emulators' picks (the same default in every verb)."),
+    ] = DEFAULT_SEED,
     rate: Annotated[
         float, typer.Option("--rate", min=0.0, help="Events/s per emulator (0 = as fast as possible).")
     ] = 0.0,
+    home: Annotated[
+        Path | None,
+        typer.Option(
+            "--home", help="PINPIPE_HOME to run in (the same as `pinpipe --home DIR demo`).", show_default=False
+        ),
+    ] = None,
 ) -> None:
     """Run everything end to end on embedded defaults, then show the insights.
 
@@ -47,7 +70,7 @@ def demo(
     from pinpipe.demo.run import Demo, DemoOptions, DemoResult
     from pinpipe.demo.show import phases_line, print_insights, summary_table
 
-    config = settings(ctx)
+    config = settings(ctx, home=home)
     options = DemoOptions(events=events, rows=rows, seed=seed, rate=rate, port=port, serve=serve, fresh=fresh)
     out = console()
 

@@ -8,8 +8,9 @@ from typing import TYPE_CHECKING, Annotated, Literal
 import typer
 from rich.table import Table
 
-from pinpipe.cli._common import console, err_console, settings
+from pinpipe.cli._common import UsageError, console, err_console, settings
 from pinpipe.errors import PinpipeError
+from pinpipe.source.defaults import DEFAULT_SEED
 
 if TYPE_CHECKING:  # the emulator (httpx, SQLAlchemy) loads only when a run starts
     from pinpipe.emulate import EmulateOptions, Summary
@@ -23,10 +24,22 @@ class RecordsFailedError(PinpipeError):
 
 Events = Annotated[
     int | None,
-    typer.Option("--events", "-n", help="Events to send (default 500; --all: every event; --duration: no limit)."),
+    typer.Option(
+        "--events",
+        "-n",
+        help="Events to send, drawn at random (default 500; with --duration: no limit). Not with --all.",
+        show_default=False,
+    ),
 ]
-All = Annotated[bool, typer.Option("--all", help="Send every event of the source once, in random order.")]
-Seed = Annotated[int | None, typer.Option("--seed", help="Makes the choice and order of events repeatable.")]
+All = Annotated[
+    bool, typer.Option("--all", help="Send every event of the source once, in random order. Not with --events.")
+]
+Seed = Annotated[
+    int,
+    typer.Option(
+        "--seed", help="Picks the events and their order: same seed, same events (the same default in every verb)."
+    ),
+]
 Rate = Annotated[float, typer.Option("--rate", help="Events per second (token bucket); 0 = as fast as possible.")]
 Concurrency = Annotated[int, typer.Option("--concurrency", "-c", help="HTTP requests in flight.")]
 BatchSize = Annotated[
@@ -100,7 +113,7 @@ def _command(route: Literal["batch", "stream"], doc: str) -> Callable[..., None]
         ctx: typer.Context,
         events: Events = None,
         every_once: All = False,
-        seed: Seed = None,
+        seed: Seed = DEFAULT_SEED,
         rate: Rate = 0.0,
         concurrency: Concurrency = 8,
         batch_size: BatchSize = 500,
@@ -110,6 +123,10 @@ def _command(route: Literal["batch", "stream"], doc: str) -> Callable[..., None]
         db: Db = None,
         attempts: Attempts = 10,
     ) -> None:
+        if every_once and events is not None:
+            raise UsageError(
+                f"--all sends every event once and --events {events} sends {events} at random: give one of them"
+            )
         from pinpipe.emulate import EmulateOptions, RetryPolicy
 
         config = settings(ctx, source_url=db, api_url=api)

@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from pinpipe.cli._common import console, err_console, settings
 
@@ -24,19 +23,18 @@ class Format(StrEnum):
 def show(
     ctx: typer.Context,
     name: Annotated[str | None, typer.Argument(help="One insight (default: all nine).")] = None,
-    limit: Annotated[int, typer.Option("--limit", help="Rows per table at most.")] = 50,
+    limit: Annotated[
+        int, typer.Option("--limit", min=0, help="Rows per table at most (0: all); a cut table says so.")
+    ] = 50,
 ) -> None:
-    """Print insight tables."""
+    """Print insight tables, numbers formatted as the demo prints them."""
+    from pinpipe.demo.show import print_insights
     from pinpipe.insights.store import load_insights
 
-    cfg = settings(ctx)
-    for insight_name, table in load_insights(cfg, name).items():
-        view = Table(title=f"{insight_name} ({table.num_rows:,} rows)", header_style="bold")
-        for column in table.column_names:
-            view.add_column(column)
-        for row in table.slice(0, limit).to_pylist():
-            view.add_row(*("" if v is None else str(v) for v in row.values()))
-        console().print(view)
+    def more(_: str, shown: int, total: int) -> str:
+        return f"showing {shown:,} of {total:,} rows; --limit N to change (0: all)"
+
+    print_insights(console(), load_insights(settings(ctx), name), limit=limit or None, more=more)
 
 
 @app.command("export")

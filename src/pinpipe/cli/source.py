@@ -33,7 +33,9 @@ DbOption = Annotated[
 def init(
     ctx: typer.Context,
     rows: Annotated[int, typer.Option("--rows", help="Events to generate.")] = DEFAULT_ROWS,
-    seed: Annotated[int, typer.Option("--seed", help="Same seed, same rows.")] = DEFAULT_SEED,
+    seed: Annotated[
+        int, typer.Option("--seed", help="Same seed, same rows (the same default in every verb).")
+    ] = DEFAULT_SEED,
     db: DbOption = None,
     replace: Annotated[bool, typer.Option("--replace", help="Drop the tables' rows first.")] = False,
 ) -> None:
@@ -78,7 +80,10 @@ def load_files(
     user: Annotated[Path, typer.Option("--user", help="JSON lines of user_data rows.", dir_okay=False)],
     db: DbOption = None,
 ) -> None:
-    """Load your own rows (keys = column names); every row is checked, and a bad line loads nothing."""
+    """Load your own rows (keys = column names); every row is checked, and a bad line loads nothing.
+
+    Geo and user rows whose ind has no pin are skipped (no event could carry them) and reported.
+    """
     from pinpipe.source import load, open_engine
     from pinpipe.source.db import describe
 
@@ -87,11 +92,7 @@ def load_files(
         result = load(engine, pin, geo, user)
     finally:
         engine.dispose()
-    err_console().print(
-        f"loaded {result.pins:,} pin, {result.geos:,} geo and {result.users:,} user rows into {describe(engine)}; "
-        f"{result.pins_without_geo:,} pins have no geo row, {result.pins_without_user:,} no user row",
-        soft_wrap=True,
-    )
+    err_console().print(result.summary(describe(engine)), soft_wrap=True, markup=False)
 
 
 @app.command("stats")
@@ -100,7 +101,7 @@ def stats(ctx: typer.Context, db: DbOption = None) -> None:
     from pinpipe.source import collect, open_engine
     from pinpipe.source.db import describe
 
-    engine = open_engine(settings(ctx, source_url=db).source_url or "")
+    engine = open_engine(settings(ctx, source_url=db).source_url or "", readonly=True)
     try:
         figures = collect(engine)
     finally:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from pinpipe.errors import ConfigError, PinpipeError
 from pinpipe.settings import Settings, as_url
+from pinpipe.stream.lock import LOCK_NAME
 
 MARKER = ".pinpipe-demo"
 
@@ -54,9 +55,10 @@ def embedded_only(settings: Settings) -> None:
         )
 
 
-def _sink_running(home: Path) -> bool:
-    """Whether a sink holds this home's embedded-log lock (see pinpipe.log.embedded, EmbeddedLog.hold_group)."""
-    for lock in home.glob("log.db.*.lock"):
+def _pipeline_running(home: Path) -> bool:
+    """Whether a sink holds this home's embedded-log lock (pinpipe.log.embedded, EmbeddedLog.hold_group)
+    or a stream job its warehouse's (pinpipe.stream.lock): an flock a live process holds."""
+    for lock in [*home.glob("log.db.*.lock"), home / "warehouse" / "stream" / LOCK_NAME]:
         with contextlib.suppress(OSError):
             fd = os.open(lock, os.O_RDWR)
             try:
@@ -81,9 +83,9 @@ def prepare_home(home: Path, *, fresh: bool) -> str | None:
                 f"PINPIPE_HOME {str(home)!r} already holds pinpipe data not written by pinpipe demo",
                 hint="pass --fresh to wipe it, or --home DIR to run the demo in another folder",
             )
-        if _sink_running(home):
+        if _pipeline_running(home):
             raise PinpipeError(
-                f"a pinpipe sink is still running on {str(home)!r} (an earlier `pinpipe demo --serve`?)",
+                f"a pinpipe sink or stream job is still running on {str(home)!r} (an earlier `pinpipe demo --serve`?)",
                 hint="stop it first (Ctrl-C in its terminal), or use --home DIR",
             )
         for path in owned:

@@ -45,6 +45,7 @@ from pinpipe.report.status import (
     write_json,
 )
 from pinpipe.settings import Settings
+from pinpipe.source.defaults import DEFAULT_ROWS, DEFAULT_SEED
 
 if TYPE_CHECKING:
     from pinpipe.batch import BatchSummary
@@ -63,7 +64,7 @@ class DemoOptions:
 
     events: int = DEFAULT_EVENTS
     rows: int | None = None  # None: the source generator's default
-    seed: int = 1
+    seed: int = DEFAULT_SEED
     rate: float = 0.0
     port: int | None = None
     serve: bool = False
@@ -134,6 +135,7 @@ class Demo:
         if options.events < 1:
             raise PinpipeError(f"--events must be >= 1, got {options.events}")
         embedded_only(settings)
+        self._warn_repeats()
         began = time.monotonic()
         with contextlib.ExitStack() as stack:
             stack.enter_context(sigterm_as_interrupt())
@@ -157,18 +159,37 @@ class Demo:
 
     # ------------------------------------------------------------------ steps
 
+    def _warn_repeats(self) -> None:
+        """More events than the source holds is a load test, not a mistake: allowed, but said, as events repeat.
+
+        The emulators draw at random with replacement (as the seed's did), so a few repeat anyway;
+        beyond the source's size at least the excess does, and the tables hold fewer rows than sent.
+        """
+        rows = self.options.rows or DEFAULT_ROWS
+        events = self.options.events
+        if events > rows:
+            note = (
+                f"warning: each emulator sends {events:,} events drawn from the source's {rows:,}, so at least "
+                f"{events - rows:,} of them repeat (merged on ind downstream); --rows {events} makes room for them all"
+            )
+            self.notes.append(note)
+            self.say(note)
+
     def _prepare(self) -> tuple[int, str]:
-        """Step 1 and the gateway's port: the home, the source database; returns (port, URL)."""
+        """Step 1 and the gateway's port: the home, the source database; returns (port, URL).
+
+        The port comes first: a busy ``--port`` is refused before the home is wiped or filled.
+        """
         settings = self.settings
+        port, port_note = pick_port(settings.api_host, self.options.port, settings.api_port)
         note = prepare_home(settings.home, fresh=self.options.fresh)
         if note:
             self.say(note)
         with self.phase("source_init"):
             self._init_source()
-        port, note = pick_port(settings.api_host, self.options.port, settings.api_port)
-        if note:
-            self.notes.append(note)
-            self.say(note)
+        if port_note:
+            self.notes.append(port_note)
+            self.say(port_note)
         return port, f"http://{settings.api_host}:{port}"
 
     def _start_pipeline(self, tree: ProcessTree, port: int, url: str) -> Child:
@@ -205,7 +226,6 @@ class Demo:
 
     def _init_source(self) -> None:
         from pinpipe.source import open_engine, populate
-        from pinpipe.source.defaults import DEFAULT_ROWS
 
         rows = self.options.rows or DEFAULT_ROWS
         engine = open_engine(self.settings.source_url or "")

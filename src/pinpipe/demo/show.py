@@ -8,21 +8,24 @@ import pyarrow as pa
 from rich.console import Console
 from rich.table import Table
 
-from pinpipe.display import rows_view, table_rows
+from pinpipe.display import MoreRows, print_tables
 
 INSIGHT_ROWS_SHOWN = 8
 
 
-def print_insights(console: Console, tables: dict[str, pa.Table], limit: int = INSIGHT_ROWS_SHOWN) -> None:
-    """Each insight's name on its own line (never wrapped into a narrow table's title), then its rows."""
-    for name, table in tables.items():
-        console.print(f"[bold]{name}[/bold] [dim]({table.num_rows:,} rows)[/dim]", highlight=False, soft_wrap=True)
-        console.print(rows_view(table.schema, table_rows(table.slice(0, limit))))
-        if table.num_rows > limit:
-            console.print(
-                f"[dim]… {table.num_rows - limit:,} more rows: pinpipe insights show {name}[/dim]", highlight=False
-            )
-        console.print()
+def _more_in_insights_show(name: str, shown: int, total: int) -> str:
+    return f"… {total - shown:,} more rows: pinpipe insights show {name}"
+
+
+def print_insights(
+    console: Console,
+    tables: dict[str, pa.Table],
+    limit: int | None = INSIGHT_ROWS_SHOWN,
+    more: MoreRows = _more_in_insights_show,
+) -> None:
+    """The insights as the demo prints them (`pinpipe insights show` too): ``limit`` rows each, ``None`` all;
+    ``more`` says what was left out (by default that ``pinpipe insights show NAME`` has the rest)."""
+    print_tables(console, tables, limit=limit, more=more)
 
 
 def _ms(value: float | None) -> str:

@@ -5,7 +5,7 @@ the rows that exist (a pin without its user row sends two records). Memory stays
 source size: only the event ids are held (8 bytes each in an ``array``, streamed from the database with
 ``stream_results``), and rows are fetched per chunk of ids just ahead of sending.
 
-Events are the pins, as :mod:`pinpipe.source.reader` defines them (``source load`` refuses a geo or
+Events are the pins, as :mod:`pinpipe.source.reader` defines them (``source load`` skips a geo or
 user row without its pin), so with ``--all`` every row is sent exactly once and each topic receives
 exactly its table's ids. Ids are read in ascending order before drawing, so a seed picks the same
 events on SQLite, MySQL or PostgreSQL. This module reads rows itself rather than through
@@ -27,7 +27,7 @@ from sqlalchemy import Connection, DateTime, Engine, String, Table, bindparam, s
 from sqlalchemy.exc import SQLAlchemyError
 
 from pinpipe.errors import PinpipeError
-from pinpipe.source.db import unavailable
+from pinpipe.source.db import require_tables, unavailable
 from pinpipe.source.schema import KEYS, TABLES
 
 #: The wire format of datetimes, as the seed's emulators sent them.
@@ -154,9 +154,14 @@ class SourceReader:
         return self._conn
 
     def event_ids(self) -> array[int]:
-        """Every event id, ascending; raises :class:`EmptySourceError` when there is none."""
+        """Every event id, ascending; raises :class:`EmptySourceError` when there is none.
+
+        A source without its tables is refused here, before anything is sent, with the verb that fills it.
+        """
         try:
-            ids = event_ids(self._connection())
+            conn = self._connection()
+            require_tables(conn, self.engine)
+            ids = event_ids(conn)
         except SQLAlchemyError as exc:
             raise unavailable(self.engine, exc) from exc
         if not ids:

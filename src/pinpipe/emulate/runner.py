@@ -217,8 +217,8 @@ class Emulator:
     async def run(self) -> Summary:
         opts = self.options
         began = self._clock()
+        reader = SourceReader(open_engine(opts.source_url, readonly=True))  # emulating never writes the source
         executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pinpipe-source")
-        reader = SourceReader(open_engine(opts.source_url))
         loop = asyncio.get_running_loop()
         try:
             ids = await loop.run_in_executor(executor, reader.event_ids)

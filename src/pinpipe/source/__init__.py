@@ -2,9 +2,11 @@
 
 Public API (what the CLI and the emulators use):
 
-- :func:`open_engine` — an engine for a SQLAlchemy URL (SQLite, MySQL/MariaDB, PostgreSQL).
+- :func:`open_engine` — an engine for a SQLAlchemy URL (SQLite, MySQL/MariaDB, PostgreSQL);
+  ``readonly=True`` for verbs that only read (a missing SQLite file is an error, never created).
 - :func:`populate` — ``source init``: generated events, deterministic per seed.
-- :func:`load` — ``source load``: validated JSON-lines rows, all or nothing.
+- :func:`load` — ``source load``: validated JSON-lines rows, all or nothing (geo/user rows
+  without a pin skipped and counted).
 - :func:`collect` — ``source stats``: counts and the rate of each placeholder class.
 - :func:`event_inds`, :func:`iter_events` — read events back, in batches.
 """

@@ -1,9 +1,14 @@
 """`source load`: bring your own rows, as JSON lines whose keys are the column names.
 
-Every row is validated before anything is written (types, required and unknown keys, duplicate and
-orphan keys), and the whole load is one transaction: a bad line anywhere means an error naming
-``file:line`` and the reason, and the database unchanged. Real data has gaps, so a pin may lack its
-geo or user row; a geo or user row whose pin is nowhere is refused, since no event could carry it.
+Every row is validated before anything is written (types, required and unknown keys, duplicate
+keys), and the whole load is one transaction: a bad line anywhere means an error naming
+``file:line`` and the reason, and the database unchanged. Real data has gaps both ways, and the
+load takes them as they are:
+
+- a pin may lack its geo or user row: the pin is loaded, and the emulators send the rows that exist;
+- a geo or user row may have no pin (the original topics hold such test posts): it is *skipped*,
+  counted, and its ``ind`` reported (the first few), because no event could carry it and the
+  insights join on the pin anyway. Refusing the whole file for it would refuse real data.
 """
 
 from __future__ import annotations
@@ -156,15 +161,47 @@ def validate_row(kind: str, row: Any) -> dict[str, Any]:
     return out
 
 
+#: How many skipped ``ind``s a load reports by number (the count is always whole).
+SHOWN_SKIPPED = 10
+
+
 @dataclass(frozen=True)
 class LoadResult:
-    """What a load wrote, and how many pins lack their geo or user row (real data's gaps)."""
+    """What a load wrote, how many pins lack their geo or user row, and the rows skipped for lack of a pin."""
 
     pins: int
     geos: int
     users: int
     pins_without_geo: int
     pins_without_user: int
+    geos_skipped: int = 0
+    users_skipped: int = 0
+    #: The first :data:`SHOWN_SKIPPED` skipped ``ind``s of each file, in file order.
+    skipped_geo_inds: tuple[int, ...] = ()
+    skipped_user_inds: tuple[int, ...] = ()
+
+    def summary(self, where: str) -> str:
+        """The one line `source load` prints: what went in, the gaps, and what was skipped and why."""
+        line = (
+            f"loaded {self.pins:,} pin, {self.geos:,} geo and {self.users:,} user rows into {where}; "
+            f"{self.pins_without_geo:,} pins have no geo row, {self.pins_without_user:,} no user row"
+        )
+        skipped = [
+            _skipped(kind, count, inds)
+            for kind, count, inds in (
+                ("geo", self.geos_skipped, self.skipped_geo_inds),
+                ("user", self.users_skipped, self.skipped_user_inds),
+            )
+            if count
+        ]
+        if skipped:
+            line += f"; skipped {' and '.join(skipped)} (no pin row for their ind)"
+        return line
+
+
+def _skipped(kind: str, count: int, inds: tuple[int, ...]) -> str:
+    shown = ", ".join(map(str, inds)) + (", …" if count > len(inds) else "")
+    return f"{count:,} {kind} row{'s' if count != 1 else ''} (ind {shown})"
 
 
 def _rows(path: Path, kind: str) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -190,32 +227,39 @@ def _existing_pins(conn: Connection) -> set[int]:
 
 
 def load(engine: Engine, pin: Path, geo: Path, user: Path) -> LoadResult:
-    """Validate the three files and insert their rows, all or nothing."""
+    """Validate the three files and insert their rows, all or nothing; geo/user rows without a pin are skipped."""
     create_tables(engine)
     counts: dict[str, int] = {}
     keys: dict[str, set[int]] = {}
+    skipped: dict[str, list[int]] = {"geo": [], "user": []}
+    skipped_count: dict[str, int] = {"geo": 0, "user": 0}
     try:
         with engine.begin() as conn:
             pins = _existing_pins(conn)
             for kind, path in (("pin", pin), ("geo", geo), ("user", user)):
                 seen: set[int] = set()
+                loaded: set[int] = set()
                 batch: list[dict[str, Any]] = []
                 for number, row in _rows(path, kind):
                     key = row[KEYS[kind]]
                     if key in seen:
                         raise ValidationError(f"{path}:{number}: {KEYS[kind]} {key} appears twice in this file")
+                    seen.add(key)
                     if kind == "pin" and key in pins:
                         raise ValidationError(f"{path}:{number}: index {key} is already in the database")
                     if kind != "pin" and key not in pins and key not in keys["pin"]:
-                        raise ValidationError(f"{path}:{number}: ind {key} has no pin (no pinterest_data row)")
-                    seen.add(key)
+                        skipped_count[kind] += 1
+                        if len(skipped[kind]) < SHOWN_SKIPPED:
+                            skipped[kind].append(key)
+                        continue
+                    loaded.add(key)
                     batch.append(row)
                     if len(batch) >= BATCH_ROWS:
                         conn.execute(TABLES[kind].insert(), batch)
                         batch = []
                 if batch:
                     conn.execute(TABLES[kind].insert(), batch)
-                keys[kind], counts[kind] = seen, len(seen)
+                keys[kind], counts[kind] = loaded, len(loaded)
     except IntegrityError as exc:
         raise PinpipeError(
             f"rows clash with rows already in the source database: {str(exc.orig).splitlines()[0]}",
@@ -229,4 +273,8 @@ def load(engine: Engine, pin: Path, geo: Path, user: Path) -> LoadResult:
         users=counts["user"],
         pins_without_geo=len(keys["pin"] - keys["geo"]),
         pins_without_user=len(keys["pin"] - keys["user"]),
+        geos_skipped=skipped_count["geo"],
+        users_skipped=skipped_count["user"],
+        skipped_geo_inds=tuple(skipped["geo"]),
+        skipped_user_inds=tuple(skipped["user"]),
     )

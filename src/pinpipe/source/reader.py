@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, select
 from sqlalchemy.exc import SQLAlchemyError
 
-from pinpipe.source.db import unavailable
+from pinpipe.source.db import require_tables, unavailable
 from pinpipe.source.schema import geolocation_data, pinterest_data, user_data
 
 Row = dict[str, Any]
@@ -36,6 +36,7 @@ def event_inds(engine: Engine) -> list[int]:
     """Every event's ``ind`` (the pins' ``index``), ascending: what the emulators sample from."""
     try:
         with engine.connect() as conn:
+            require_tables(conn, engine)
             key = pinterest_data.c["index"]
             return list(conn.execute(select(key).order_by(key)).scalars())
     except SQLAlchemyError as exc:
@@ -49,6 +50,7 @@ def iter_events(engine: Engine, inds: Iterable[int] | None = None, *, batch_size
     """
     try:
         with engine.connect() as conn:
+            require_tables(conn, engine)
             if inds is None:
                 yield from _all_events(conn, batch_size)
                 return

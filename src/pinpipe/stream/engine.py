@@ -1,7 +1,8 @@
 """The Python stream job: the streams → micro-batches → shared cleaning → Delta, exactly once.
 
-One loop, one thread, one consumer:
+One loop, one thread, one consumer, one job per warehouse:
 
+0. **hold the warehouse** (:mod:`.lock`): a second stream job on it stops here, in one line;
 1. **start-up**: open (or create) ``warehouse/stream/{pin,geo,user}`` and ``warehouse/dead_letter``,
    rebuild each table's set of ``ind``, read each partition's stored position from the tables' app
    transactions and seek the consumer right after it;
@@ -38,6 +39,7 @@ from pinpipe.process import graceful_stop
 from pinpipe.settings import TABLES, Settings
 from pinpipe.stream.cleaning import DeadLetter, clean_records
 from pinpipe.stream.decode import DecodeError, row_text
+from pinpipe.stream.lock import WarehouseLock
 from pinpipe.stream.metrics import LatencyHistogram, StatusLine, StreamMetrics, stream_metrics
 from pinpipe.stream.positions import INT64_MAX, PositionCodec, Stored, app_id, codec_for, resume_offsets
 from pinpipe.stream.table import DeltaSink, Upkeep
@@ -89,7 +91,10 @@ class StreamJob:
         log: EventLog | None = None,
         metrics: StreamMetrics | None = None,
         on_commit: Callable[[StreamSummary], None] | None = None,
+        lock: WarehouseLock | None = None,
     ) -> None:
+        """``lock``: the warehouse lock a caller already holds (the gateway takes it before it serves);
+        without one, :meth:`run` takes and releases its own."""
         self.settings = settings
         self.options = options or StreamOptions()
         self._own_log = log is None
@@ -102,6 +107,7 @@ class StreamJob:
         self.summary = StreamSummary()
         self._stop = threading.Event()
         self._status = StatusLine(enabled=self.options.status)
+        self.lock = lock if lock is not None else WarehouseLock(settings)
 
     # ------------------------------------------------------------------ control
 
@@ -161,9 +167,20 @@ class StreamJob:
     def run(self) -> StreamSummary:
         """Consume until stopped; with ``until_idle``, until every partition is caught up."""
         started = time.monotonic()
+        # A second job on this warehouse is refused before it touches anything; a lock the caller
+        # took stays the caller's to release.
+        own_lock = not self.lock.held
+        try:
+            self.lock.acquire()
+        except BaseException:
+            self._close()
+            raise
         # SIGTERM and Ctrl-C ask for a graceful stop (the batch in hand is committed); a second Ctrl-C
         # interrupts at once.
-        with graceful_stop(self._stop):
+        with contextlib.ExitStack() as stack:
+            if own_lock:
+                stack.callback(self.lock.release)
+            stack.enter_context(graceful_stop(self._stop))
             self._open()
             try:
                 idle_polls = 0

@@ -41,6 +41,7 @@ from pinpipe.settings import TABLES, Settings
 from pinpipe.spark import needs_of, spark_errors, spark_path, spark_session
 from pinpipe.spark.catalog import register_tables
 from pinpipe.stream.decode import MAX_BASE64_LAYERS
+from pinpipe.stream.lock import WarehouseLock
 from pinpipe.tables import dead_letter_table_uri, warehouse_table
 
 APP_PREFIX = "pinpipe.spark"
@@ -292,7 +293,8 @@ def run_spark_stream(
     source = SOURCES[options.source]
     if options.source == "kinesis":
         source(None, settings, TABLES[0], options)  # refused off Databricks before a session starts
-    with spark_errors():
+    # One stream job per warehouse, whichever engine (pinpipe.stream.lock): refused before a session starts.
+    with WarehouseLock(settings), spark_errors():
         needs = needs_of(settings, kafka=options.source == "kafka")
         spark, owned = (
             (session, False) if session is not None else spark_session(settings, app="pinpipe-stream", needs=needs)
