@@ -69,7 +69,7 @@ def emulate(route: str, source_url: str, api: str, batch_size: int, concurrency:
     from pinpipe.emulate import EmulateOptions, run_emulator
 
     options = EmulateOptions(
-        route=route,  # type: ignore[arg-type]
+        route=route,
         source_url=source_url,
         api_url=api,
         every_once=True,

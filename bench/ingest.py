@@ -53,8 +53,8 @@ def wrk(url: str, work: Path, name: str, method: str, content_type: str, body: b
         check=True,
         timeout=SECONDS + 60,
     ).stdout
-    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-    total = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    total = int(re.search(r"(\d+) requests in", out).group(1))
     bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
     return rate, total, int(bad.group(1)) if bad else 0
 

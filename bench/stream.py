@@ -55,7 +55,7 @@ def run_job_while(emulator: subprocess.Popen[bytes], settings: object, **options
     """Run the stream job in this thread until the emulator exits and the log is drained."""
     from pinpipe.stream.engine import StreamJob, StreamOptions
 
-    job = StreamJob(settings, StreamOptions(status=False, **options))  # type: ignore[arg-type]
+    job = StreamJob(settings, StreamOptions(status=False, **options))
 
     def watch() -> None:
         emulator.wait()
@@ -93,9 +93,9 @@ def main(argv: list[str] | None = None) -> int:
             # Phase 1: latency at a fixed 1,000 events/s (3,000 records/s).
             emulator = emulate(env, url, home / "emulate-1.log", rate=1000, seconds=args.seconds, batch_size=20)
             latency = run_job_while(emulator, settings, max_batch_ms=250)
-            p50, p99 = latency.latency.percentile(50), latency.latency.percentile(99)  # type: ignore[attr-defined]
+            p50, p99 = latency.latency.percentile(50), latency.latency.percentile(99)
             assert p50 is not None and p99 is not None, "no record reached Delta"
-            offered = latency.records / max(latency.seconds, 1e-9)  # type: ignore[attr-defined]
+            offered = latency.records / max(latency.seconds, 1e-9)
             result.add(Metric("latency p50, ack → visible in Delta (1,000 events/s)", p50, "ms"))
             target, passed = at_most(p99, LATENCY_TARGET_MS)
             result.add(
@@ -110,11 +110,11 @@ def main(argv: list[str] | None = None) -> int:
                     ratio=p99 / BASELINE_VALUE_MS,
                 )
             )
-            batches = sorted(latency.batch_latency_ms)  # type: ignore[attr-defined]
+            batches = sorted(latency.batch_latency_ms)
             result.add(Metric("oldest record per batch, p99", batches[int(0.99 * (len(batches) - 1))], "ms"))
             result.notes.append(
-                f"latency phase: {latency.records:,} records in {latency.seconds:.1f} s "  # type: ignore[attr-defined]
-                f"({offered:,.0f} records/s), {latency.batches:,} micro-batches of at most 250 ms"  # type: ignore[attr-defined]
+                f"latency phase: {latency.records:,} records in {latency.seconds:.1f} s "
+                f"({offered:,.0f} records/s), {latency.batches:,} micro-batches of at most 250 ms"
             )
 
             # Phase 2: unthrottled. The emulator fills a backlog as fast as the gateway takes it, then
@@ -151,13 +151,13 @@ def main(argv: list[str] | None = None) -> int:
                     passed=passed,
                 )
             )
-            result.add(Metric("drain incl. job start-up", drain.records / (t1 - started), "records/s"))  # type: ignore[attr-defined]
-            result.add(Metric("gateway intake, emulator unthrottled", drain.records / fill_s, "records/s"))  # type: ignore[attr-defined]
+            result.add(Metric("drain incl. job start-up", drain.records / (t1 - started), "records/s"))
+            result.add(Metric("gateway intake, emulator unthrottled", drain.records / fill_s, "records/s"))
             result.add(Metric("peak RSS (bench process incl. stream job)", peak_rss_mb(), "MB"))
             result.notes.append(
-                f"throughput phase: {drain.records:,} records backlogged in {fill_s:.1f} s, drained in "  # type: ignore[attr-defined]
-                f"{t1 - started:.1f} s ({drain.written:,} rows written, {drain.duplicates:,} duplicates, "  # type: ignore[attr-defined]
-                f"{drain.batches:,} micro-batches of <= 50,000 records)"  # type: ignore[attr-defined]
+                f"throughput phase: {drain.records:,} records backlogged in {fill_s:.1f} s, drained in "
+                f"{t1 - started:.1f} s ({drain.written:,} rows written, {drain.duplicates:,} duplicates, "
+                f"{drain.batches:,} micro-batches of <= 50,000 records)"
             )
         finally:
             gateway.stop(timeout=30)

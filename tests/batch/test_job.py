@@ -211,7 +211,7 @@ def test_a_repeated_key_reads_its_last_value_in_the_batch(home: Path) -> None:
     for kind in TABLES:
         write_odd_file(lake, settings.topic(kind), kind, start_offset=0)
     run_batch(settings, None, "duckdb", progress=quiet)
-    rows = {kind: {r["ind"]: r for r in read_table(batch_table(settings, kind)).to_pylist()} for kind in TABLES}  # type: ignore[union-attr]
+    rows = {kind: {r["ind"]: r for r in read_table(batch_table(settings, kind)).to_pylist()} for kind in TABLES}
     assert rows["pin"][9002]["title"] == "last" and rows["pin"][9002]["follower_count"] == 2000
     assert 9001 not in rows["pin"]
     assert rows["geo"][9001]["country"] == "Last"

@@ -34,7 +34,7 @@ def gateway() -> Iterator[FakeGateway]:
 
 def options(source: str, gateway: FakeGateway, route: str = "batch", **kw: Any) -> EmulateOptions:
     retry = RetryPolicy(attempts=kw.pop("attempts", 10), base_s=0.001, cap_s=0.01, rng=random.Random(0))
-    return EmulateOptions(route=route, source_url=source, api_url=gateway.url, prefix="p", retry=retry, **kw)  # type: ignore[arg-type]
+    return EmulateOptions(route=route, source_url=source, api_url=gateway.url, prefix="p", retry=retry, **kw)
 
 
 def assert_log_holds_each_record_once(gateway: FakeGateway, names: dict[str, str]) -> None:

@@ -85,7 +85,7 @@ def test_repeated_keys_and_bytes_that_are_not_utf8_get_one_rule(
         assert a.sort_by("ind").equals(b.sort_by("ind")), kind
     assert dead.equals(spark_dead)
     assert dead.num_rows == 6 and set(dead.column("reason").to_pylist()) == {"record is not valid UTF-8"}
-    pins = {r["ind"]: r for r in tables["pin"].to_pylist()}  # type: ignore[union-attr]
+    pins = {r["ind"]: r for r in tables["pin"].to_pylist()}
     assert pins[9002]["title"] == "last" and pins[9002]["follower_count"] == 2000
-    users = {r["ind"]: r for r in tables["user"].to_pylist()}  # type: ignore[union-attr]
+    users = {r["ind"]: r for r in tables["user"].to_pylist()}
     assert users[9001]["age"] == 30 and users[9001]["user_name"] == "Z B"

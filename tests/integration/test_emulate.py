@@ -80,7 +80,7 @@ def check_log_against_source(
 def every_event(route: str, source: str, gateway: Gateway, prefix: str, **kw: Any) -> EmulateOptions:
     """Options for an ``--all`` run from ``source`` to ``gateway``."""
     return EmulateOptions(
-        route=route,  # type: ignore[arg-type]
+        route=route,
         source_url=source,
         api_url=gateway.url,
         prefix=prefix,

@@ -110,7 +110,7 @@ def test_sigkill_at_20_moments_then_every_offset_exactly_once(home: Path, embedd
             assert proc.poll() is None, "the sink exited by itself"
             proc.send_signal(signal.SIGKILL)
             proc.wait(timeout=30)
-            proc.stdout.close()  # type: ignore[union-attr]
+            proc.stdout.close()
             kills += 1
             assert producer.error is None, producer.error
     finally:

@@ -108,6 +108,6 @@ def test_two_workers_share_a_4_partition_topic_exactly_once(
             worker.send_signal(signal.SIGTERM)
         outs = [worker.communicate(timeout=60)[0].decode() for worker in workers]
     assert [w.returncode for w in workers] == [0, 0], [e.read_text() for e in errs]
-    written = [int(re.search(r"stopped: ([\d,]+) records", out)[1].replace(",", "")) for out in outs]  # type: ignore[index]
+    written = [int(re.search(r"stopped: ([\d,]+) records", out)[1].replace(",", "")) for out in outs]
     assert all(n > 0 for n in written), written  # both workers wrote their share
     assert_exactly_once(lake, expected)

@@ -101,7 +101,7 @@ class Load(threading.Thread):
         try:
             while not self.stop_event.is_set():
                 options = EmulateOptions(
-                    route=self.route,  # type: ignore[arg-type]
+                    route=self.route,
                     source_url=self.source_url,
                     api_url=self.api_url,
                     prefix=self.prefix,

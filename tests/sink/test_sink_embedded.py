@@ -48,7 +48,7 @@ def lake(settings: Settings) -> LakeStore:
 
 
 def sink(log: EventLog, lake: LakeStore, topics: list[str], **config: object) -> LakeSink:
-    return LakeSink(log, lake, topics, SinkConfig(**config))  # type: ignore[arg-type]
+    return LakeSink(log, lake, topics, SinkConfig(**config))
 
 
 def starts(lake: LakeStore, topic: str, partition: int = 0) -> list[tuple[int, int]]:

@@ -29,7 +29,7 @@ class FedStdin:
 
     def readline(self) -> str:
         while self.steps and callable(self.steps[0]):
-            self.steps.pop(0)()  # type: ignore[operator]
+            self.steps.pop(0)()
         return f"{self.steps.pop(0)}\n" if self.steps else ""
 
 

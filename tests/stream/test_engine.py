@@ -36,7 +36,7 @@ def log(settings: Settings) -> EmbeddedLog:
 
 
 def run_job(settings: Settings, **options: object) -> StreamSummary:
-    return StreamJob(settings, StreamOptions(until_idle=True, status=False, **options)).run()  # type: ignore[arg-type]
+    return StreamJob(settings, StreamOptions(until_idle=True, status=False, **options)).run()
 
 
 def table(settings: Settings, name: str) -> DeltaTable:
@@ -120,7 +120,7 @@ def test_crash_between_dead_letter_and_rows_commit_loses_and_doubles_nothing(
     def dies_on_rows(self: DeltaSink, rows: object, spans: object) -> float:
         if not self.uri.endswith("dead_letter"):
             raise RuntimeError("killed between the two commits")
-        return real_commit(self, rows, spans)  # type: ignore[arg-type]
+        return real_commit(self, rows, spans)
 
     monkeypatch.setattr(DeltaSink, "commit", dies_on_rows)
     with pytest.raises(RuntimeError, match="killed"):
