@@ -86,13 +86,13 @@ def moto_server() -> Iterator[str]:
 
 @pytest.fixture
 def aws_env(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Point boto3/s3fs/deltalake (and any subprocess) at moto, the way users point them at AWS."""
+    """Point boto3/s3fs/deltalake (and any subprocess) at moto, the way users point them at AWS: no
+    AWS_ALLOW_HTTP, which only object_store would want (pinpipe derives it from the http:// endpoint)."""
     monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
     monkeypatch.setenv("AWS_REGION", "us-east-1")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.setenv("AWS_ALLOW_HTTP", "true")
     return moto_server
 
 

@@ -79,7 +79,7 @@ ALLOWED: dict[str, frozenset[str]] = {
     "source": frozenset({"errors", "settings"}),
     "log": frozenset({"errors", "settings"}),
     "lake": frozenset({"errors", "log", "settings"}),
-    "tables": frozenset({"clean", "insights", "settings"}),
+    "tables": frozenset({"aws", "clean", "insights", "settings"}),
     "spark": frozenset({"aws", "errors", "jvm", "settings", "tables"}),
     "engines": frozenset({"clean", "errors", "insights", "lake", "settings", "spark", "tables"}),
     "emulate": frozenset({"errors", "percentile", "settings", "source"}),

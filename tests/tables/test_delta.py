@@ -5,10 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pyarrow as pa
+import pytest
 from deltalake import DeltaTable, WriterProperties, write_deltalake
 
 from pinpipe.clean.schema import CLEAN_SCHEMAS
 from pinpipe.tables import merge_on_ind, read_table
+from pinpipe.tables.delta import storage_options
 
 SCHEMA = CLEAN_SCHEMAS["user"]
 
@@ -77,3 +79,21 @@ def test_files_without_statistics_fall_back_to_a_merge(tmp_path: Path) -> None:
     merge_on_ind(uri, users([9, 10], age=30), SCHEMA)
     assert operations(uri) == ["WRITE", "MERGE"]
     assert ages(uri) == {1: 20, 9: 30, 10: 30}
+
+
+def test_an_http_endpoint_is_allowed_without_an_object_store_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What boto3 and s3fs take as they are (AWS_ENDPOINT_URL=http://…) is enough for delta-rs too."""
+    for name in ("AWS_ALLOW_HTTP", "AWS_ENDPOINT_URL_S3", "AWS_PROFILE", "AWS_REGION"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+    options = storage_options("s3://bucket/warehouse/batch/pin")
+    assert options is not None
+    assert options["AWS_ALLOW_HTTP"] == "true"
+    assert options["AWS_ENDPOINT_URL"] == "http://127.0.0.1:9"
+    assert options["AWS_REGION"] == "eu-west-1"  # boto3's region, from AWS_DEFAULT_REGION
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "https://s3.example.com")
+    assert "AWS_ALLOW_HTTP" not in (storage_options("s3://bucket/t") or {})
+    assert storage_options("/a/local/table") is None

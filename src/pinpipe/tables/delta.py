@@ -4,7 +4,8 @@ Shared by the batch job and the stream job. Writes are shaped for idempotency: b
 merged on ``ind`` (a rerun or a later day updates rows instead of adding them), dead letters are
 merged on their record's key (a rerun adds nothing), insights are replaced whole. Local tables are
 plain paths; ``s3://`` tables get their credentials and endpoint from the AWS environment, as boto3
-and s3fs would (AWS_ENDPOINT_URL, AWS_ALLOW_HTTP, …), never from code.
+and s3fs would (AWS_ENDPOINT_URL, keys, region, …), never from code; an ``http://`` endpoint is
+allowed for delta-rs as it is for them.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Any, TypeAlias
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from pinpipe.aws import aws_environment
 from pinpipe.clean.schema import DEAD_LETTER_KEY, DEAD_LETTER_SCHEMA, conform
 from pinpipe.settings import Settings, local_path
 
@@ -47,8 +49,16 @@ def storage_options(uri: str) -> dict[str, str] | None:
     if not uri.startswith(("s3://", "s3a://")):
         return None
     options = {key: os.environ[key] for key in _AWS_ENV if os.environ.get(key)}
-    if "AWS_REGION" not in options and "AWS_DEFAULT_REGION" in options:
-        options["AWS_REGION"] = options["AWS_DEFAULT_REGION"]
+    # The endpoint and region as boto3 resolves them (config files and profiles too), and an http://
+    # endpoint (moto, MinIO, LocalStack) allowed as s3fs and boto3 allow it: object_store refuses one
+    # ("URL scheme is not allowed") unless told AWS_ALLOW_HTTP, which no other AWS client needs.
+    aws = aws_environment()
+    if aws.endpoint_url:
+        options["AWS_ENDPOINT_URL"] = aws.endpoint_url
+    if aws.region:
+        options.setdefault("AWS_REGION", aws.region)
+    if aws.allow_http:
+        options["AWS_ALLOW_HTTP"] = "true"
     # Plain S3 has no atomic rename-if-absent across writers; pinpipe has one writer per table.
     options.setdefault("AWS_S3_ALLOW_UNSAFE_RENAME", "true")
     return options
