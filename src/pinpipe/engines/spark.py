@@ -156,7 +156,7 @@ class SparkEngine:
                 [], ", ".join(f"`{f.name}` {sql_type(f.type)}" for f in RAW_RECORD_SCHEMA)
             )
         text = self.spark.read.text([spark_path(f.url) for f in files], wholetext=True)
-        return spark_records(text.select(F.input_file_name().alias("filename"), "value"), files[0].info.topic)
+        return spark_records(text, files[0].info.topic, filename=F.input_file_name())
 
     def clean(self, files: Mapping[str, Sequence[LakeFile]], lake: LakeStore) -> Cleaned:
         with spark_errors():
