@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +15,7 @@ from pinpipe.source import collect, event_inds, iter_events, open_engine, row_co
 from pinpipe.source.db import SourceMissingError
 from pinpipe.source.generator import CANONICAL_IND
 from tests.source._files import events, write_jsonl
+from tests.support.modules import without_modules
 
 pytestmark = pytest.mark.services
 
@@ -150,14 +150,13 @@ def test_bad_load_leaves_nothing_and_init_refuses_then_replaces(
         engine.dispose()
 
 
-def test_a_bare_scheme_url_works_with_the_driver_pinpipe_ships(source_url: str, capsys: pytest.CaptureFixture[str]):
+def test_a_bare_scheme_url_works_with_the_driver_pinpipe_ships(
+    source_url: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     """`mysql://…` and `postgresql://…` as SQLAlchemy users write them, without mysqlclient or psycopg2."""
+    without_modules(monkeypatch, "MySQLdb", "psycopg2")
     parsed = make_url(source_url)
     bare = parsed.set(drivername=parsed.get_backend_name()).render_as_string(hide_password=False)
-    if parsed.get_backend_name() == "mysql" and importlib.util.find_spec("MySQLdb") is not None:
-        pytest.skip("mysqlclient is installed: a bare mysql:// URL means it, as in SQLAlchemy")
-    if parsed.get_backend_name() == "postgresql" and importlib.util.find_spec("psycopg2") is not None:
-        pytest.skip("psycopg2 is installed: a bare postgresql:// URL means it, as in SQLAlchemy")
     assert main(["source", "init", "--rows", "5", "--db", bare]) == 0
     assert main(["source", "stats", "--db", bare]) == 0
     assert "pinterest_data" in capsys.readouterr().out

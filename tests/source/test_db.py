@@ -15,6 +15,7 @@ from pinpipe.source import db as source_db
 from pinpipe.source import event_inds, iter_events, open_engine, populate
 from pinpipe.source.db import SourceMissingError
 from pinpipe.source.schema import metadata, pinterest_data
+from tests.support.modules import without_modules
 
 
 def _driver(engine: Engine) -> str:
@@ -27,7 +28,6 @@ def _driver(engine: Engine) -> str:
 # -- drivers ------------------------------------------------------------------------------------
 
 
-@pytest.mark.skipif(importlib.util.find_spec("MySQLdb") is not None, reason="mysqlclient installed: SQLAlchemy's own")
 @pytest.mark.parametrize(
     ("url", "driver"),
     [
@@ -35,12 +35,13 @@ def _driver(engine: Engine) -> str:
         ("mariadb://u:p@127.0.0.1:1/db", "mariadb+pymysql"),
     ],
 )
-def test_bare_mysql_urls_use_the_bundled_pymysql(url: str, driver: str) -> None:
+def test_bare_mysql_urls_use_the_bundled_pymysql(url: str, driver: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    without_modules(monkeypatch, "MySQLdb")
     assert _driver(open_engine(url)) == driver
 
 
-@pytest.mark.skipif(importlib.util.find_spec("psycopg2") is not None, reason="psycopg2 installed: SQLAlchemy's own")
-def test_bare_postgresql_url_uses_the_bundled_psycopg() -> None:
+def test_bare_postgresql_url_uses_the_bundled_psycopg(monkeypatch: pytest.MonkeyPatch) -> None:
+    without_modules(monkeypatch, "psycopg2")
     assert _driver(open_engine("postgresql://u:p@127.0.0.1:1/db")) == "postgresql+psycopg"
 
 
@@ -61,10 +62,14 @@ def test_a_bare_url_keeps_sqlalchemys_default_driver_when_it_is_installed(monkey
     ],
 )
 def test_a_named_driver_that_is_missing_is_one_line_naming_the_bundled_one(
-    home: Path, capsys: pytest.CaptureFixture[str], url: str, missing: str, suggested: str
+    home: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    url: str,
+    missing: str,
+    suggested: str,
 ) -> None:
-    if importlib.util.find_spec(missing) is not None:
-        pytest.skip(f"{missing} is installed here")
+    without_modules(monkeypatch, missing)
     assert main(["source", "stats", "--db", url]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("error: ") and "Traceback" not in err, err
