@@ -77,7 +77,7 @@ ALLOWED: dict[str, frozenset[str]] = {
         }
     ),
     "source": frozenset({"errors", "settings"}),
-    "log": frozenset({"errors", "settings"}),
+    "log": frozenset({"errors", "process", "settings"}),
     "lake": frozenset({"errors", "log", "settings"}),
     "tables": frozenset({"aws", "clean", "insights", "settings"}),
     "spark": frozenset({"aws", "errors", "jvm", "settings", "tables"}),

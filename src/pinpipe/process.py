@@ -17,11 +17,14 @@ It sits in the foundation (it imports only :mod:`pinpipe.errors`), because the s
 
 from __future__ import annotations
 
+import fcntl
+import os
 import signal
 import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
 
@@ -31,6 +34,49 @@ if TYPE_CHECKING:
     import typer
 
 SignalHandler = Callable[[int, FrameType | None], None]
+
+
+class PidLockHeld(Exception):
+    """Another live process holds the lock; ``holder`` is the pid it wrote ("?" if none)."""
+
+    def __init__(self, holder: str) -> None:
+        super().__init__(f"held by pid {holder}")
+        self.holder = holder
+
+
+def take_pid_lock(path: Path) -> int:
+    """Take the exclusive ``flock`` at ``path`` at once and write this process's pid into it; returns
+    the open descriptor, whose closing releases the lock (so does the kernel when the process dies,
+    SIGKILL included: a lock is never stale). The descriptor is not inherited by child processes.
+    The sink's group lock and the stream job's warehouse lock both stand on this."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+        os.close(fd)
+        raise PidLockHeld(holder) from None
+    except BaseException:
+        os.close(fd)
+        raise
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, str(os.getpid()).encode(), 0)
+    return fd
+
+
+def pid_lock_held(path: Path) -> bool:
+    """Whether a live process holds the lock at ``path`` (a missing or unreadable file: no)."""
+    try:
+        fd = os.open(path, os.O_RDWR)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False
 
 
 @contextmanager

@@ -9,13 +9,11 @@ DESIGN.md lists for a home), and never while a pinpipe sink still holds the home
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
-import os
 import shutil
 from pathlib import Path
 
 from pinpipe.errors import ConfigError, PinpipeError
+from pinpipe.process import pid_lock_held
 from pinpipe.settings import Settings, as_url
 from pinpipe.stream.lock import LOCK_NAME
 
@@ -58,16 +56,8 @@ def embedded_only(settings: Settings) -> None:
 def _pipeline_running(home: Path) -> bool:
     """Whether a sink holds this home's embedded-log lock (pinpipe.log.embedded, EmbeddedLog.hold_group)
     or a stream job its warehouse's (pinpipe.stream.lock): an flock a live process holds."""
-    for lock in [*home.glob("log.db.*.lock"), home / "warehouse" / "stream" / LOCK_NAME]:
-        with contextlib.suppress(OSError):
-            fd = os.open(lock, os.O_RDWR)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                return True
-            finally:
-                os.close(fd)
-    return False
+    locks = [*home.glob("log.db.*.lock"), home / "warehouse" / "stream" / LOCK_NAME]
+    return any(pid_lock_held(lock) for lock in locks)
 
 
 def prepare_home(home: Path, *, fresh: bool) -> str | None:

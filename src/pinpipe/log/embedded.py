@@ -36,7 +36,6 @@ stale lock.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import functools
 import itertools
 import os
@@ -65,6 +64,7 @@ from pinpipe.log.base import (
     UnknownTopicError,
 )
 from pinpipe.log.names import validate_name
+from pinpipe.process import PidLockHeld, take_pid_lock
 
 if TYPE_CHECKING:
     from pinpipe.settings import Settings
@@ -143,18 +143,14 @@ def db_path(url: str) -> Path:
 @contextlib.contextmanager
 def group_lock(path: Path, group: str, *, role: str, url: str) -> Iterator[Path]:
     """Hold the exclusive ``flock`` at ``path`` with this process's pid in it, else raise at once."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
-            raise GroupInUseError(
-                f"another {role} of group {group!r} is running on {url} (pid {holder})",
-                hint=f"the embedded log has no consumer groups to share: run one {role}, or use Kafka to scale out",
-            ) from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        fd = take_pid_lock(path)
+    except PidLockHeld as held:
+        raise GroupInUseError(
+            f"another {role} of group {group!r} is running on {url} (pid {held.holder})",
+            hint=f"the embedded log has no consumer groups to share: run one {role}, or use Kafka to scale out",
+        ) from None
+    try:
         yield path
     finally:
         os.close(fd)  # releases the lock

@@ -21,12 +21,12 @@ the operator's duty (docs/STREAMING.md).
 
 from __future__ import annotations
 
-import fcntl
 import os
 from pathlib import Path
 from typing import Self
 
 from pinpipe.errors import ConfigError, PinpipeError
+from pinpipe.process import PidLockHeld, take_pid_lock
 from pinpipe.settings import Settings, local_path, mask_url
 
 LOCK_NAME = "_stream_job.lock"
@@ -67,28 +67,19 @@ class WarehouseLock:
             return self
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)  # not inherited by child processes
+            fd = take_pid_lock(self.path)
+        except PidLockHeld as held:
+            raise StreamJobRunningError(
+                f"another stream job is running on warehouse {self.warehouse} (pid {held.holder})",
+                hint=(
+                    "one stream job per warehouse: stop that one first, or give this one another PINPIPE_WAREHOUSE_URL"
+                ),
+            ) from None
         except OSError as exc:
             raise ConfigError(
                 f"cannot create the stream job's lock {str(self.path)!r}: {exc.strerror or exc}",
                 hint="the warehouse must be a writable folder",
             ) from None
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
-            os.close(fd)
-            raise StreamJobRunningError(
-                f"another stream job is running on warehouse {self.warehouse} (pid {holder})",
-                hint=(
-                    "one stream job per warehouse: stop that one first, or give this one another PINPIPE_WAREHOUSE_URL"
-                ),
-            ) from None
-        except BaseException:
-            os.close(fd)
-            raise
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         self._fd = fd
         self._claimed = True
         return self
