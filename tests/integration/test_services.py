@@ -44,12 +44,25 @@ def test_kafka_brokers_accept_produce_and_consume(broker: str, request: pytest.F
 def test_the_kafka_cluster_replicates_three_ways(kafka_cluster: KafkaCluster) -> None:
     """Three registered brokers; a topic made with the broker's default replication has 3 replicas
     in sync, and min.insync.replicas is 2: what the broker-failure tests rely on."""
-    from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
+    from confluent_kafka.admin import AdminClient, ClusterMetadata, ConfigResource, NewTopic
 
     admin = AdminClient({"bootstrap.servers": kafka_cluster.bootstrap, "logger": QUIET})
     admin.create_topics([NewTopic("svc-replicated", 2, -1)])["svc-replicated"].result(timeout=30)
-    services.wait_until(lambda: "svc-replicated" in admin.list_topics(timeout=10).topics, timeout=30, what="topic")
-    metadata = admin.list_topics(timeout=10)
+
+    answers: list[ClusterMetadata] = []
+
+    def settled() -> bool:
+        # A broker that has not yet caught up answers metadata without the topic, with partial partition
+        # lists, or without a broker that registered late (a CI run saw brokers [1, 2]): wait (bounded)
+        # for an answer that lists three brokers and both partitions, and check that answer.
+        answers.append(admin.list_topics(timeout=10))
+        topic = answers[-1].topics.get("svc-replicated")
+        if topic is None or len(answers[-1].brokers) != 3 or len(topic.partitions) != 2:
+            return False
+        return all(p.replicas for p in topic.partitions.values())
+
+    services.wait_until(settled, timeout=30, what="the topic's partitions in the metadata")
+    metadata = answers[-1]
     assert sorted(metadata.brokers) == [1, 2, 3]
     partitions = metadata.topics["svc-replicated"].partitions.values()
     assert [sorted(p.replicas) for p in partitions] == [[1, 2, 3], [1, 2, 3]]
