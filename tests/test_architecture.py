@@ -32,6 +32,7 @@ LAYERS: dict[str, str] = {
     "jvm": "foundation",
     "percentile": "foundation",
     "process": "foundation",
+    "reports": "foundation",
     "settings": "foundation",
     "clean": "definitions",
     "insights": "definitions",
@@ -61,6 +62,7 @@ ALLOWED: dict[str, frozenset[str]] = {
     "jvm": frozenset({"errors"}),
     "percentile": frozenset(),
     "process": frozenset({"errors"}),
+    "reports": frozenset({"settings"}),
     "settings": frozenset(
         {
             "errors",
@@ -86,9 +88,9 @@ ALLOWED: dict[str, frozenset[str]] = {
     "sink": frozenset({"errors", "lake", "log", "process", "settings"}),
     "batch": frozenset({"engines", "insights", "lake", "settings", "tables"}),
     "stream": frozenset(
-        {"clean", "engines", "errors", "lake", "log", "percentile", "process", "settings", "spark", "tables"}
+        {"clean", "engines", "errors", "lake", "log", "percentile", "process", "reports", "settings", "spark", "tables"}
     ),
-    "report": frozenset({"errors", "insights", "log", "settings", "tables"}),
+    "report": frozenset({"errors", "insights", "log", "reports", "settings", "tables"}),
     "sql": frozenset({"clean", "display", "errors", "settings", "tables"}),
     "api": frozenset({"errors", "log", "report", "settings", "stream"}),
     "demo": frozenset(
@@ -101,6 +103,7 @@ ALLOWED: dict[str, frozenset[str]] = {
             "log",
             "process",
             "report",
+            "reports",
             "settings",
             "source",
             "stream",

@@ -30,6 +30,7 @@ from pinpipe.log import (
     can_read_committed,
     can_submit,
     capabilities_of,
+    counts_committed,
     keeps_single_consumer,
     open_log,
 )
@@ -243,10 +244,15 @@ def test_each_backend_declares_what_generic_code_relies_on() -> None:
     )
     assert capabilities_of("sqlite:///tmp/log.db") == dense_static_locked
     assert capabilities_of("kafka://127.0.0.1:9092") == LogCapabilities(
-        dense_offsets=True, rebalances=True, single_consumer_per_home=False, submit=False, committed=False
+        dense_offsets=True, rebalances=True, single_consumer_per_home=False, submit=False, committed=True
     )
     assert capabilities_of("kinesis://us-east-1") == LogCapabilities(
-        dense_offsets=False, rebalances=False, single_consumer_per_home=False, submit=False, committed=False
+        dense_offsets=False,
+        rebalances=False,
+        single_consumer_per_home=False,
+        submit=False,
+        committed=True,
+        counts_committed=True,
     )
 
 
@@ -276,6 +282,9 @@ def test_the_declared_capabilities_hold(log: EventLog) -> None:
         consumer.close()
     if can_read_committed(log):
         assert log.committed(group) == {tp: appended[2].offset + 1}
+        assert log.committed(unique("never-committed")) == {}
+    if counts_committed(log):
+        assert log.committed_records(group) == {tp: 3}  # the commit moved past r0, r1, r2
     if keeps_single_consumer(log):
         with log.hold_group(group), pytest.raises(GroupInUseError), log.hold_group(group):
             pass

@@ -135,6 +135,29 @@ def test_checkpoints_live_in_a_sqlite_file_and_survive_the_process(log: KinesisL
     assert [r.offset for r in rest] == [a.offset for a in appended[2:]]
 
 
+def test_commits_count_each_record_once_across_seeks_and_restarts(log: KinesisLog, home: Path) -> None:
+    """Sequence numbers are not counts, so the status page's 'records' on Kinesis comes from what the
+    group's commits moved past: a re-read after a seek back, or after a restart, is not counted twice."""
+    stream, group = unique("kinesis-count"), unique("g")
+    log.create_topic(stream, 1)
+    appended = log.append(stream, [OutRecord(f"r{i}".encode()) for i in range(6)])
+    tp = TopicPartition(stream, 0)
+    assert log.committed_records(group) == {}
+    with log.consumer(group, [stream]) as consumer:
+        read_at_least(consumer, 6)
+        consumer.commit({tp: appended[1].offset + 1})
+        assert log.committed_records(group) == {tp: 2}
+        consumer.seek(tp, appended[0].offset)  # replay from the start of what was committed
+        read_at_least(consumer, 6)
+        consumer.commit({tp: appended[3].offset + 1})
+    assert log.committed_records(group) == {tp: 4}
+    assert log.committed(group) == {tp: appended[3].offset + 1}
+    with KinesisLog("kinesis://us-east-1", settings_for(home)) as fresh, fresh.consumer(group, [stream]) as consumer:
+        read_at_least(consumer, 2)
+        consumer.commit({tp: appended[5].offset + 1})
+        assert fresh.committed_records(group) == {tp: 6}
+
+
 def test_lag_is_one_until_the_shard_is_known_caught_up(log: KinesisLog) -> None:
     stream = unique("kinesis-lag")
     log.create_topic(stream, 1)

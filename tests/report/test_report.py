@@ -21,7 +21,8 @@ from pinpipe.insights import INSIGHTS
 from pinpipe.log import OutRecord, TopicPartition, capabilities_of
 from pinpipe.log.embedded import EmbeddedLog
 from pinpipe.report.charts import AGE_GROUPS, CHART_SPECS, TOP_BARS, chart_bars
-from pinpipe.report.status import LAST_RUN_FILE, log_positions, report_file, write_json
+from pinpipe.report.status import log_positions
+from pinpipe.reports import LAST_RUN_FILE, report_file, write_json
 from pinpipe.settings import get_settings
 from tests.report.dataset import DEAD_LETTERS, expected_bars, hand_checked_warehouse
 
@@ -161,12 +162,15 @@ def test_status_counts_records_and_lag_where_offsets_count_records(tmp_path: Pat
         log.append("t", [OutRecord(b"x", partition=p) for p in (0, 0, 0, 1)])
         with log.consumer("g", ["t"]) as consumer:
             consumer.commit({TopicPartition("t", 0): 2})
-        assert log_positions(log, ["t"], "g") == [{"name": "t", "records": 4, "lag": 2}]
-        assert log_positions(log, ["t"], "never-committed") == [{"name": "t", "records": 4, "lag": 4}]
+        assert log_positions(log, ["t"], "g") == [{"name": "t", "records": 4, "lag": 2, "counted": "appended"}]
+        assert log_positions(log, ["t"], "never-committed") == [
+            {"name": "t", "records": 4, "lag": 4, "counted": "appended"}
+        ]
 
 
 class SequenceNumbered:
-    """A log whose positions are sequence numbers (as Kinesis'): end offsets that are not counts."""
+    """A log whose positions are sequence numbers (as Kinesis'): end offsets that are not counts, but
+    commits that count the records they covered."""
 
     url = "test:"
     capabilities = capabilities_of("kinesis://us-east-1")
@@ -174,6 +178,14 @@ class SequenceNumbered:
     def end_offsets(self, topic: str) -> dict[int, int]:
         return {0: 49590338271490256608559692538361571095921575989136588898}
 
+    def committed_records(self, group: str) -> dict[TopicPartition, int]:
+        return {TopicPartition("s", 0): 7, TopicPartition("s", 1): 5, TopicPartition("other", 0): 100}
 
-def test_status_leaves_out_counts_where_offsets_are_sequence_numbers() -> None:
-    assert log_positions(SequenceNumbered(), ["s"], "g") == [{"name": "s", "records": None, "lag": None}]  # type: ignore[arg-type]  # a stand-in
+
+def test_status_counts_what_was_committed_where_offsets_are_sequence_numbers() -> None:
+    """Records are what the group's commits covered; the lag is what the running job published."""
+    log: Any = SequenceNumbered()  # a stand-in for the one method the status page calls
+    assert log_positions(log, ["s"], "g") == [{"name": "s", "records": 12, "lag": None, "counted": "committed"}]
+    assert log_positions(log, ["s"], "g", published_lag={"s": 0}) == [
+        {"name": "s", "records": 12, "lag": 0, "counted": "committed"}
+    ]

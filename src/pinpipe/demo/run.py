@@ -36,14 +36,8 @@ from pinpipe.emulate import EmulateOptions, Emulator, Summary
 from pinpipe.emulate.runner import RouteName
 from pinpipe.errors import PinpipeError
 from pinpipe.process import sigterm_as_interrupt
-from pinpipe.report.status import (
-    LAST_RUN_FILE,
-    STREAM_JOB_FILE,
-    PipelineStatus,
-    read_json,
-    report_file,
-    write_json,
-)
+from pinpipe.report.status import PipelineStatus
+from pinpipe.reports import LAST_RUN_FILE, STREAM_JOB_FILE, read_json, report_file, write_json
 from pinpipe.settings import Settings
 from pinpipe.source.defaults import DEFAULT_ROWS, DEFAULT_SEED
 

@@ -11,6 +11,7 @@ from pinpipe.errors import ConfigError
 from pinpipe.log.base import (
     Appended,
     CommittedLog,
+    CountingLog,
     EventLog,
     GroupInUseError,
     LogCapabilities,
@@ -23,6 +24,7 @@ from pinpipe.log.base import (
     UnknownTopicError,
     can_read_committed,
     can_submit,
+    counts_committed,
     keeps_single_consumer,
 )
 from pinpipe.log.names import validate_name
@@ -33,6 +35,7 @@ if TYPE_CHECKING:
 __all__ = [
     "Appended",
     "CommittedLog",
+    "CountingLog",
     "EventLog",
     "GroupInUseError",
     "LogCapabilities",
@@ -46,6 +49,7 @@ __all__ = [
     "can_read_committed",
     "can_submit",
     "capabilities_of",
+    "counts_committed",
     "ensure_topics",
     "keeps_single_consumer",
     "log_exists",

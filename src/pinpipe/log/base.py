@@ -47,6 +47,10 @@ class LogCapabilities:
     committed: bool
     """The log offers :meth:`CommittedLog.committed`: a group's positions, read without joining it."""
 
+    counts_committed: bool = False
+    """The log offers :meth:`CountingLog.committed_records`: how many records a group's commits have
+    covered. Where offsets are dense the committed offset already is that count; Kinesis counts."""
+
 
 @dataclass(frozen=True, slots=True, order=True)
 class TopicPartition:
@@ -196,6 +200,14 @@ class CommittedLog(EventLog, Protocol):
         ...
 
 
+class CountingLog(CommittedLog, Protocol):
+    """A log with ``capabilities.counts_committed`` (offsets that are not counts, yet counted)."""
+
+    def committed_records(self, group: str) -> dict[TopicPartition, int]:
+        """Per partition, how many records ``group``'s commits have moved past."""
+        ...
+
+
 class SingleConsumerLog(EventLog, Protocol):
     """A log with ``capabilities.single_consumer_per_home``: it keeps a group to one consumer."""
 
@@ -216,6 +228,11 @@ def can_submit(log: EventLog) -> TypeGuard[SubmittingLog]:
 def can_read_committed(log: EventLog) -> TypeGuard[CommittedLog]:
     """Whether ``log`` can tell a group's committed positions without joining the group."""
     return log.capabilities.committed
+
+
+def counts_committed(log: EventLog) -> TypeGuard[CountingLog]:
+    """Whether ``log`` counts the records a group's commits covered (where offsets do not count)."""
+    return log.capabilities.counts_committed and log.capabilities.committed
 
 
 def keeps_single_consumer(log: EventLog) -> TypeGuard[SingleConsumerLog]:

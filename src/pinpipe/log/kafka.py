@@ -71,6 +71,7 @@ from urllib.parse import urlsplit
 from confluent_kafka import (
     OFFSET_INVALID,
     Consumer,
+    ConsumerGroupTopicPartitions,
     KafkaError,
     KafkaException,
     Message,
@@ -105,7 +106,7 @@ CAPABILITIES = LogCapabilities(
     rebalances=True,
     single_consumer_per_home=False,
     submit=False,
-    committed=False,
+    committed=True,
 )
 
 # Properties only one kind of client understands; everything else (security, client.id, socket
@@ -370,6 +371,26 @@ class KafkaLog(Closing):
                 # A consumer that never subscribes: only a handle for watermark queries.
                 self._watermarks = Consumer({**self._consumer_conf, "group.id": "pinpipe-watermarks"})
             return {p: listed_end(self._watermarks, TopicPartition(topic, p), self.url)[1] for p in range(count)}
+
+    def committed(self, group: str) -> dict[TopicPartition, int]:
+        """The group's committed offsets from the group coordinator (OffsetFetch through the admin
+        client): read from outside the group, so asking never joins it or moves its partitions. A
+        group that never committed has none (an empty dict)."""
+        futures = self._admin.list_consumer_group_offsets(
+            [ConsumerGroupTopicPartitions(group)], request_timeout=METADATA_TIMEOUT_S
+        )
+        try:
+            answer = futures[group].result()
+        except KafkaException as exc:
+            error = _kafka_error(exc)
+            if error is not None and error.code() == KafkaError.GROUP_ID_NOT_FOUND:
+                return {}
+            raise _unavailable(f"read the committed offsets of group {group!r}", self.url, exc) from exc
+        return {
+            TopicPartition(tp.topic, tp.partition): int(tp.offset)
+            for tp in answer.topic_partitions or []
+            if tp.offset >= 0 and tp.error is None
+        }
 
     # -- producing --------------------------------------------------------------------------
 

@@ -94,7 +94,8 @@ CAPABILITIES = LogCapabilities(
     rebalances=False,
     single_consumer_per_home=False,
     submit=False,
-    committed=False,
+    committed=True,
+    counts_committed=True,
 )
 THROTTLED = {
     "ProvisionedThroughputExceededException",
@@ -390,6 +391,48 @@ class KinesisLog(Closing):
 
     # -- consuming --------------------------------------------------------------------------
 
+    def _checkpoints(self, group: str) -> list[tuple[str, str, int, int]]:
+        path = checkpoint_path(self.settings.checkpoints_dir, group)
+        if not path.exists():
+            return []
+        try:
+            conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
+            try:
+                columns = {row[1] for row in conn.execute("PRAGMA table_info(checkpoints)")}
+                count = "records" if "records" in columns else "0"
+                rows = conn.execute(f"SELECT stream, shard_id, position, {count} FROM checkpoints").fetchall()
+            finally:
+                conn.close()
+        except sqlite3.Error as exc:
+            raise BackendUnavailableError(f"could not read Kinesis checkpoints in {path}: {exc}") from exc
+        return [(stream, shard, int(position), int(records)) for stream, shard, position, records in rows]
+
+    def _by_partition(self, rows: list[tuple[str, str, int]]) -> dict[TopicPartition, int]:
+        """(stream, shard id, value) rows keyed by partition; streams or shards that are gone are left out."""
+        numbers: dict[str, dict[str, int]] = {}
+        out = {}
+        for stream, shard, value in rows:
+            if stream not in numbers:
+                try:
+                    numbers[stream] = {sh.shard_id: i for i, sh in enumerate(self.shards(stream))}
+                except UnknownTopicError:
+                    numbers[stream] = {}
+            if shard in numbers[stream]:
+                out[TopicPartition(stream, numbers[stream][shard])] = value
+        return out
+
+    def committed(self, group: str) -> dict[TopicPartition, int]:
+        """The group's checkpoints on this machine (see the module docstring): next positions."""
+        return self._by_partition(
+            [(stream, shard, position) for stream, shard, position, _ in self._checkpoints(group)]
+        )
+
+    def committed_records(self, group: str) -> dict[TopicPartition, int]:
+        """How many records the group's commits on this machine have covered, per shard: sequence
+        numbers are not counts, so the consumer counts what each commit moves past."""
+        rows = self._checkpoints(group)
+        return self._by_partition([(stream, shard, records) for stream, shard, _, records in rows])
+
     def consumer(self, group: str, topics: Sequence[str]) -> KinesisConsumer:
         validate_name(group, what="consumer group")
         return KinesisConsumer(self, group, topics)
@@ -409,6 +452,9 @@ class _ShardReader:
         self.iterator: str | None = None
         self.finished = False  # a closed shard read to its end
         self.caught_up: bool | None = None  # unknown before the first read
+        # Sequence numbers read and not yet covered by a commit: a commit counts those below its
+        # position and at or above the last one (records re-read after a seek back count once).
+        self.uncommitted: set[int] = set()
 
     def seek(self, position: int) -> None:
         self.position = position
@@ -460,6 +506,7 @@ class _ShardReader:
         ]
         if records:
             self.position = records[-1].offset + 1
+            self.uncommitted.update(r.offset for r in records)
         self.iterator = response.get("NextShardIterator")
         if self.iterator is None:
             self.finished = True
@@ -473,9 +520,23 @@ CREATE TABLE IF NOT EXISTS checkpoints (
     shard_id TEXT NOT NULL,
     position TEXT NOT NULL,
     updated_ms INTEGER NOT NULL,
+    records INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (stream, shard_id)
 )
 """
+
+
+def _open_checkpoints(path: Path) -> sqlite3.Connection:
+    """The group's checkpoint file, created on first use; files from before the ``records`` column
+    get it (their count starts at 0: what came before was not counted)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(path, timeout=30, isolation_level=None)
+    conn.execute("PRAGMA synchronous=FULL")
+    conn.execute(CHECKPOINTS_SCHEMA)
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(checkpoints)")}
+    if "records" not in columns:
+        conn.execute("ALTER TABLE checkpoints ADD COLUMN records INTEGER NOT NULL DEFAULT 0")
+    return conn
 
 
 def checkpoint_path(checkpoints_dir: Path, group: str) -> Path:
@@ -494,18 +555,20 @@ class KinesisConsumer(Closing):
         self.log = log
         self.group = group
         self.path = checkpoint_path(log.settings.checkpoints_dir, group)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-        self._conn.execute("PRAGMA synchronous=FULL")
-        self._conn.execute(CHECKPOINTS_SCHEMA)
+        self._conn = _open_checkpoints(self.path)
         saved = {
-            (s, sh): int(p) for s, sh, p in self._conn.execute("SELECT stream, shard_id, position FROM checkpoints")
+            (s, sh): (int(p), int(n))
+            for s, sh, p, n in self._conn.execute("SELECT stream, shard_id, position, records FROM checkpoints")
         }
+        # Per partition: the last committed position and how many records the commits have covered.
+        self._counted: dict[TopicPartition, tuple[int, int]] = {}
         self._readers: dict[TopicPartition, _ShardReader] = {}
         for topic in topics:
             for partition, shard in enumerate(log.shards(topic, refresh=True)):
                 tp = TopicPartition(topic, partition)
-                self._readers[tp] = _ShardReader(log, tp, shard.shard_id, saved.get((topic, shard.shard_id)))
+                position, counted = saved.get((topic, shard.shard_id), (0, 0))
+                self._readers[tp] = _ShardReader(log, tp, shard.shard_id, position or None)
+                self._counted[tp] = (position, counted)
         self._order = sorted(self._readers)
         self._turn = 0
         self._closed = False
@@ -532,14 +595,22 @@ class KinesisConsumer(Closing):
             if tp not in self._readers:
                 raise InvalidPartitionError(f"{tp} is not assigned to this consumer")
         now = time.time_ns() // 1_000_000
-        rows = [(tp.topic, self._readers[tp].shard_id, str(int(p)), now) for tp, p in positions.items()]
+        counted: dict[TopicPartition, tuple[int, int]] = {}
+        rows = []
+        for tp, p in positions.items():
+            position = int(p)
+            reader = self._readers[tp]
+            last, count = self._counted[tp]
+            count += sum(1 for offset in reader.uncommitted if last <= offset < position)
+            counted[tp] = (max(last, position), count)
+            rows.append((tp.topic, reader.shard_id, str(position), now, count))
         try:
             self._conn.execute("BEGIN IMMEDIATE")
             try:
                 self._conn.executemany(
-                    "INSERT INTO checkpoints (stream, shard_id, position, updated_ms) VALUES (?,?,?,?) "
+                    "INSERT INTO checkpoints (stream, shard_id, position, updated_ms, records) VALUES (?,?,?,?,?) "
                     "ON CONFLICT (stream, shard_id) DO UPDATE SET position = excluded.position, "
-                    "updated_ms = excluded.updated_ms",
+                    "updated_ms = excluded.updated_ms, records = excluded.records",
                     rows,
                 )
                 self._conn.execute("COMMIT")
@@ -548,6 +619,10 @@ class KinesisConsumer(Closing):
                 raise
         except sqlite3.Error as exc:
             raise BackendUnavailableError(f"could not write Kinesis checkpoints to {self.path}: {exc}") from exc
+        self._counted.update(counted)
+        for tp, (position, _) in counted.items():
+            reader = self._readers[tp]
+            reader.uncommitted = {offset for offset in reader.uncommitted if offset >= position}
 
     def seek(self, tp: TopicPartition, offset: int) -> None:
         reader = self._readers.get(tp)

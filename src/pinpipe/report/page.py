@@ -19,7 +19,8 @@ from typing import Any
 from pinpipe import __version__
 from pinpipe.errors import PinpipeError
 from pinpipe.report.charts import chart_data
-from pinpipe.report.status import LAST_RUN_FILE, PipelineStatus, read_json, report_file
+from pinpipe.report.status import PipelineStatus
+from pinpipe.reports import LAST_RUN_FILE, read_json, report_file
 from pinpipe.settings import Settings
 
 #: Files the gateway serves under ``/assets/`` (an allow-list: nothing else in the package is exposed).

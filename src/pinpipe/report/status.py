@@ -18,19 +18,18 @@ home, not only for the demo that started the jobs:
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from pinpipe.insights.queries import INSIGHTS
-from pinpipe.log.base import EventLog, TopicPartition, can_read_committed
+from pinpipe.log.base import EventLog, TopicPartition, can_read_committed, counts_committed
 from pinpipe.log.names import SINK_GROUP, STREAM_GROUP
+from pinpipe.reports import STREAM_JOB_FILE, read_json, report_file
 from pinpipe.settings import TABLES, Settings
 from pinpipe.tables.delta import (
     batch_table,
@@ -40,30 +39,7 @@ from pinpipe.tables.delta import (
     warehouse_table,
 )
 
-STREAM_JOB_FILE = "stream_job.json"
-LAST_RUN_FILE = "last_run.json"
 THROUGHPUT_WINDOW_S = 5.0
-
-
-def report_file(settings: Settings, name: str) -> Path:
-    """A file under ``$PINPIPE_HOME/reports`` (run summaries, the stream worker's status)."""
-    return settings.reports_dir / name
-
-
-def write_json(path: Path, data: Any) -> None:
-    """Atomic replace, so a reader polling the file never sees half of it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=str), encoding="utf-8")
-    os.replace(tmp, path)
-
-
-def read_json(path: Path) -> Any | None:
-    """The file's JSON, or None when it is missing or (being replaced) unreadable."""
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
 
 
 class DeltaCounts:
@@ -144,20 +120,50 @@ def _committed(log: EventLog, group: str) -> dict[TopicPartition, int] | None:
         return None
 
 
-def log_positions(log: EventLog, names: list[str], group: str) -> list[dict[str, Any]]:
-    """Per topic/stream: records appended and how many ``group`` has not committed yet (its lag)."""
-    dense = log.capabilities.dense_offsets
-    committed = _committed(log, group) if dense else None
-    out = []
-    for name in names:
-        ends = _ends(log, name)
-        entry: dict[str, Any] = {"name": name, "records": None, "lag": None}
-        if ends is not None and dense:
-            entry["records"] = sum(ends.values())
-            if committed is not None:
-                entry["lag"] = sum(max(0, end - committed.get(TopicPartition(name, p), 0)) for p, end in ends.items())
-        out.append(entry)
-    return out
+def _committed_records(log: EventLog, group: str) -> dict[TopicPartition, int] | None:
+    if not counts_committed(log):
+        return None
+    try:
+        return log.committed_records(group)
+    except Exception:
+        return None
+
+
+def log_positions(
+    log: EventLog, names: list[str], group: str, published_lag: dict[str, int] | None = None
+) -> list[dict[str, Any]]:
+    """Per topic/stream: records and how many ``group`` has not committed yet (its lag).
+
+    Where offsets count records (embedded, Kafka), ``records`` are the records appended (end offsets)
+    and ``lag`` the end offsets minus the group's commits. Where they do not (Kinesis), ``records``
+    are the records the group's commits covered (``"counted": "committed"``), and the lag is what the
+    running consumer last published (``published_lag``, by name): Kinesis cannot count what is
+    appended without reading it all.
+    """
+    if log.capabilities.dense_offsets:
+        committed = _committed(log, group)
+        out = []
+        for name in names:
+            ends = _ends(log, name)
+            entry: dict[str, Any] = {"name": name, "records": None, "lag": None, "counted": "appended"}
+            if ends is not None:
+                entry["records"] = sum(ends.values())
+                if committed is not None:
+                    entry["lag"] = sum(
+                        max(0, end - committed.get(TopicPartition(name, p), 0)) for p, end in ends.items()
+                    )
+            out.append(entry)
+        return out
+    counted = _committed_records(log, group)
+    return [
+        {
+            "name": name,
+            "records": None if counted is None else sum(n for tp, n in counted.items() if tp.topic == name),
+            "lag": (published_lag or {}).get(name),
+            "counted": "committed",
+        }
+        for name in names
+    ]
 
 
 def _batch_run(commit: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -192,10 +198,24 @@ class PipelineStatus:
     def streams(self) -> list[dict[str, Any]]:
         if self.stream_log is None:
             return []
-        streams = log_positions(self.stream_log, [self.settings.stream(k) for k in TABLES], STREAM_GROUP)
+        names = [self.settings.stream(k) for k in TABLES]
+        streams = log_positions(self.stream_log, names, STREAM_GROUP, published_lag=self._running_job_lag())
         for entry, kind in zip(streams, TABLES, strict=True):
             entry["table_rows"] = self._rows(warehouse_table(self.settings, "stream", kind))
         return streams
+
+    def stream_job(self) -> dict[str, Any] | None:
+        """The stream job's own status file (``reports/stream_job.json``), ``running`` corrected to
+        false when the process that wrote it is gone (killed jobs cannot say so themselves)."""
+        job = read_json(report_file(self.settings, STREAM_JOB_FILE))
+        if isinstance(job, dict) and job.get("running") and not _alive(job.get("pid")):
+            job["running"] = False
+        return job if isinstance(job, dict) else None
+
+    def _running_job_lag(self) -> dict[str, int] | None:
+        job = self.stream_job()
+        lag = job.get("lag") if job and job.get("running") else None
+        return lag if isinstance(lag, dict) else None
 
     def _rows(self, uri: str) -> int | None:
         try:
@@ -242,9 +262,21 @@ class PipelineStatus:
                 "sink_lag": _sum_lag(topics),
                 "stream_lag": _sum_lag(streams),
                 "dead_letters": self._rows(dead_letter_table_uri(self.settings)),
-                "stream_job": read_json(report_file(self.settings, STREAM_JOB_FILE)),
+                "stream_job": self.stream_job(),
                 "batch": self.latest_batch(),
             }
+
+
+def _alive(pid: object) -> bool:
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _sum_lag(entries: list[dict[str, Any]]) -> int | None:

@@ -12,7 +12,10 @@ One loop, one thread, one consumer, one job per warehouse:
    that do not fit go to the dead letters with their reason;
 4. **commit**, in this order: the dead letters (own app ids), then each stream table (rows not yet in
    the table, plus one app transaction per partition covered); then the consumer-group offsets, only
-   as a monitoring hint — the tables are the truth.
+   as a monitoring hint — the tables are the truth;
+5. **publish** how the job does in ``$PINPIPE_HOME/reports/stream_job.json`` (records, latency
+   p50/p99 from log append to Delta visibility, lag per stream, running or not), after each commit and
+   when the lag changes while idle: the dashboard and ``/api/status`` of any process read it there.
 
 Why dead letters first: the stream tables decide where a restart resumes. If the job dies between the
 two commits, the records are read again, the dead letters they produce are dropped by the dead-letter
@@ -22,11 +25,14 @@ table's own stored position, and the rows are written. The other order could los
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -36,6 +42,7 @@ from pinpipe.clean.schema import CLEAN_SCHEMAS, DEAD_LETTER_SCHEMA
 from pinpipe.log import EventLog, Record, TopicPartition, ensure_topics, open_log
 from pinpipe.log.names import STREAM_GROUP
 from pinpipe.process import graceful_stop
+from pinpipe.reports import STREAM_JOB_FILE, report_file, write_json
 from pinpipe.settings import TABLES, Settings
 from pinpipe.stream.cleaning import DeadLetter, clean_records
 from pinpipe.stream.decode import DecodeError, row_text
@@ -58,6 +65,8 @@ class StreamOptions:
     max_batch_ms: int = 250
     until_idle: bool = False
     status: bool = True
+    publish: bool = True
+    """Write ``reports/stream_job.json`` (see the module docstring)."""
     poll_records: int = 5_000
     upkeep: Upkeep = field(default_factory=Upkeep)
 
@@ -78,6 +87,25 @@ class StreamSummary:
 
     def rate(self) -> float:
         return self.records / self.seconds if self.seconds > 0 else 0.0
+
+    def as_status(self, *, running: bool, lag: dict[str, int] | None = None) -> dict[str, Any]:
+        """What ``reports/stream_job.json`` holds; ``lag`` per stream as the consumer last saw it."""
+        return {
+            "running": running,
+            "pid": os.getpid(),
+            "updated": datetime.now(tz=UTC).isoformat(timespec="milliseconds"),
+            "records": self.records,
+            "written": self.written,
+            "duplicates": self.duplicates,
+            "dead_letters": self.dead_letters,
+            "batches": self.batches,
+            "commits": self.commits,
+            "seconds": round(self.seconds, 3),
+            "records_per_s": round(self.rate(), 1),
+            "p50_ms": self.latency.percentile(50),
+            "p99_ms": self.latency.percentile(99),
+            "lag": lag,
+        }
 
 
 class StreamJob:
@@ -108,6 +136,8 @@ class StreamJob:
         self._stop = threading.Event()
         self._status = StatusLine(enabled=self.options.status)
         self.lock = lock if lock is not None else WarehouseLock(settings)
+        self.status_file = report_file(settings, STREAM_JOB_FILE) if self.options.publish else None
+        self._lag_by_stream: dict[str, int] | None = None
 
     # ------------------------------------------------------------------ control
 
@@ -201,8 +231,16 @@ class StreamJob:
                 self.summary.seconds = time.monotonic() - started
                 self._status.maybe_print(None, self.summary.records, force=self.summary.records > 0)
                 self._status.close()
+                self._publish(running=False)
                 self._close()
         return self.summary
+
+    def _publish(self, *, running: bool) -> None:
+        """Write the job's status file; a full disk or a read-only home costs the file, not the job."""
+        if self.status_file is None:
+            return
+        with contextlib.suppress(OSError):
+            write_json(self.status_file, self.summary.as_status(running=running, lag=self._lag_by_stream))
 
     def _lag(self) -> int | None:
         """Total records behind; None while the group has not settled this member's share (Kafka
@@ -218,6 +256,9 @@ class StreamJob:
             by_stream[tp.topic] += n
         for stream, n in by_stream.items():
             self.metrics.lag.labels(stream=stream).set(n)
+        if dict(by_stream) != self._lag_by_stream:
+            self._lag_by_stream = dict(by_stream)
+            self._publish(running=True)
         return sum(per_partition.values())
 
     def _collect(self) -> list[Record]:
@@ -356,6 +397,7 @@ class StreamJob:
         summary.commits = sum(t.commits for t in self.tables.values()) + self.dead.commits
         with contextlib.suppress(Exception):  # a hint for lag monitors and retention; the tables are the truth
             self.consumer.commit({tp: last + 1 for tp, last in _last_per_partition(batch).items()})
+        self._publish(running=True)
         if self.on_commit is not None:
             self.on_commit(summary)
 
