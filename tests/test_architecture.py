@@ -80,7 +80,7 @@ ALLOWED: dict[str, frozenset[str]] = {
     ),
     "source": frozenset({"errors", "settings"}),
     "log": frozenset({"errors", "process", "settings"}),
-    "lake": frozenset({"errors", "log", "settings"}),
+    "lake": frozenset({"errors", "log", "process", "settings"}),
     "tables": frozenset({"aws", "clean", "insights", "settings"}),
     "spark": frozenset({"aws", "errors", "jvm", "settings", "tables"}),
     "engines": frozenset({"clean", "errors", "insights", "lake", "settings", "spark", "tables"}),
@@ -90,7 +90,7 @@ ALLOWED: dict[str, frozenset[str]] = {
     "stream": frozenset(
         {"clean", "engines", "errors", "lake", "log", "percentile", "process", "reports", "settings", "spark", "tables"}
     ),
-    "report": frozenset({"errors", "insights", "log", "reports", "settings", "tables"}),
+    "report": frozenset({"errors", "insights", "log", "process", "reports", "settings", "tables"}),
     "sql": frozenset({"clean", "display", "errors", "settings", "tables"}),
     "api": frozenset({"errors", "log", "report", "settings", "stream"}),
     "demo": frozenset(

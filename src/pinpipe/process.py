@@ -64,6 +64,17 @@ def take_pid_lock(path: Path) -> int:
     return fd
 
 
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this pid exists on this machine (one of another user counts)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def pid_lock_held(path: Path) -> bool:
     """Whether a live process holds the lock at ``path`` (a missing or unreadable file: no)."""
     try:

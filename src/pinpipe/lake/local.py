@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 from pinpipe.errors import BackendUnavailableError, ConfigError
 from pinpipe.lake.layout import TOPICS_DIR
 from pinpipe.lake.store import check_key, file_path
+from pinpipe.process import pid_alive
 
 TMP_DIR = ".pinpipe-tmp"
 _MAX_DIR_FDS = 256
@@ -35,16 +36,6 @@ def _fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class LocalLake:
@@ -170,7 +161,7 @@ class LocalLake:
             for entry in os.scandir(self.tmp):
                 owner, _, rest = entry.name.rpartition("-")
                 h, _, pid = owner.rpartition("-")
-                if h == host and pid.isdigit() and rest.endswith(".tmp") and not _pid_alive(int(pid)):
+                if h == host and pid.isdigit() and rest.endswith(".tmp") and not pid_alive(int(pid)):
                     with contextlib.suppress(OSError):
                         os.unlink(entry.path)
 

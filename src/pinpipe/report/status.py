@@ -18,7 +18,6 @@ home, not only for the demo that started the jobs:
 from __future__ import annotations
 
 import contextlib
-import os
 import threading
 import time
 from collections import deque
@@ -29,6 +28,7 @@ from typing import Any
 from pinpipe.insights.queries import INSIGHTS
 from pinpipe.log.base import EventLog, TopicPartition, can_read_committed, counts_committed
 from pinpipe.log.names import SINK_GROUP, STREAM_GROUP
+from pinpipe.process import pid_alive
 from pinpipe.reports import STREAM_JOB_FILE, read_json, report_file
 from pinpipe.settings import TABLES, Settings
 from pinpipe.tables.delta import (
@@ -208,9 +208,12 @@ class PipelineStatus:
         """The stream job's own status file (``reports/stream_job.json``), ``running`` corrected to
         false when the process that wrote it is gone (killed jobs cannot say so themselves)."""
         job = read_json(report_file(self.settings, STREAM_JOB_FILE))
-        if isinstance(job, dict) and job.get("running") and not _alive(job.get("pid")):
+        if not isinstance(job, dict):
+            return None
+        pid = job.get("pid")
+        if job.get("running") and not (isinstance(pid, int) and pid > 0 and pid_alive(pid)):
             job["running"] = False
-        return job if isinstance(job, dict) else None
+        return job
 
     def _running_job_lag(self) -> dict[str, int] | None:
         job = self.stream_job()
@@ -265,18 +268,6 @@ class PipelineStatus:
                 "stream_job": self.stream_job(),
                 "batch": self.latest_batch(),
             }
-
-
-def _alive(pid: object) -> bool:
-    if not isinstance(pid, int) or pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _sum_lag(entries: list[dict[str, Any]]) -> int | None:
