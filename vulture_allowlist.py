@@ -53,3 +53,5 @@ should_exit
 spark_defaults
 on_kafka
 stream_backend
+# tests/log/test_kafka.py: the spy that fails a test if librdkafka is asked per partition
+get_watermark_offsets

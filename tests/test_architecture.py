@@ -57,7 +57,7 @@ LAYERS: dict[str, str] = {
 # ``__version__``) may be imported from anywhere and is not listed.
 ALLOWED: dict[str, frozenset[str]] = {
     "errors": frozenset(),
-    "aws": frozenset(),
+    "aws": frozenset({"errors"}),
     "display": frozenset(),
     "jvm": frozenset({"errors"}),
     "percentile": frozenset(),
@@ -80,7 +80,7 @@ ALLOWED: dict[str, frozenset[str]] = {
     ),
     "source": frozenset({"errors", "settings"}),
     "log": frozenset({"errors", "process", "settings"}),
-    "lake": frozenset({"errors", "log", "process", "settings"}),
+    "lake": frozenset({"aws", "errors", "log", "process", "settings"}),
     "tables": frozenset({"aws", "clean", "insights", "settings"}),
     "spark": frozenset({"aws", "errors", "jvm", "settings", "tables"}),
     "engines": frozenset({"clean", "errors", "insights", "lake", "settings", "spark", "tables"}),

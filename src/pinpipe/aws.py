@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from urllib.parse import urlsplit
 
+from pinpipe.errors import BackendUnavailableError, ConfigError
+
 
 @dataclass(frozen=True)
 class AwsEnvironment:
@@ -93,3 +95,66 @@ def aws_environment() -> AwsEnvironment:
         os.environ.get("AWS_PROFILE"),
         os.environ.get("AWS_ACCESS_KEY_ID"),
     )
+
+
+def _bucket_of(url: str) -> str:
+    return urlsplit(url).netloc
+
+
+@lru_cache(maxsize=32)
+def _bucket_found(bucket: str, environment: AwsEnvironment) -> bool:
+    """One HeadBucket per bucket and environment per process (a found bucket stays found)."""
+    import boto3
+    from botocore.config import Config
+    from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+
+    config = Config(
+        connect_timeout=5,
+        read_timeout=10,
+        retries={"max_attempts": 2, "mode": "standard"},
+        s3={"addressing_style": "path"} if environment.custom_endpoint else None,
+    )
+    client = boto3.session.Session().client(
+        "s3", endpoint_url=environment.endpoint_url, region_name=environment.region, config=config
+    )
+    try:
+        client.head_bucket(Bucket=bucket)
+    except NoCredentialsError:
+        raise _no_credentials(f"s3://{bucket}") from None
+    except ClientError as exc:
+        code = str(exc.response.get("Error", {}).get("Code", ""))
+        if code in {"404", "NoSuchBucket"}:
+            return False
+        if code in {"403", "AccessDenied"}:
+            raise ConfigError(
+                f"access to the S3 bucket {bucket!r} was denied",
+                hint="check the AWS credentials (AWS_PROFILE, AWS_ACCESS_KEY_ID) and the bucket's policy",
+            ) from None
+        raise BackendUnavailableError(f"S3 could not look up bucket {bucket!r}: {code}", retry_after=1.0) from None
+    except BotoCoreError as exc:
+        where = environment.endpoint_url or "AWS S3"
+        raise BackendUnavailableError(f"S3 at {where} is unreachable: {exc}", retry_after=1.0) from None
+    return True
+
+
+def _no_credentials(url: str) -> ConfigError:
+    return ConfigError(
+        f"no AWS credentials for {url}: boto3 found none (environment, AWS_PROFILE, config files, instance role)",
+        hint="set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE",
+    )
+
+
+def require_bucket(url: str) -> None:
+    """Fail in one line, before any client library tries, when ``url``'s bucket cannot be used: no
+    credentials (delta-rs would then ask the instance metadata service and print its retries), a
+    bucket that does not exist (a sink with nothing to write, or a batch reading an empty listing,
+    would otherwise succeed on a mistyped URL), no access, an endpoint that does not answer."""
+    environment = aws_environment()
+    if environment.access_key is None:
+        raise _no_credentials(url)
+    bucket = _bucket_of(url)
+    if not _bucket_found(bucket, environment):
+        raise ConfigError(
+            f"the S3 bucket {bucket!r} of {url} does not exist",
+            hint=f"create it with `aws s3 mb s3://{bucket}`, or correct the URL",
+        )

@@ -174,6 +174,10 @@ def run_main(main: Callable[[], object], *, debug: bool = False) -> int:
     except Exception as exc:
         if debug:
             raise
-        typer.echo(f"error: {type(exc).__name__}: {exc} (run with --debug for the traceback)", err=True)
+        # Library messages can run to many lines (object_store's error chains): the first says what.
+        lines = str(exc).strip().splitlines()
+        more = " (run with --debug for the whole message and the traceback)" if len(lines) > 1 else ""
+        first = lines[0] if lines else ""
+        typer.echo(f"error: {type(exc).__name__}: {first}{more or ' (run with --debug for the traceback)'}", err=True)
         return 1
     return returned if isinstance(returned, int) else 0

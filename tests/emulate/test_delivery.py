@@ -78,12 +78,15 @@ def test_503s_are_retried_until_acknowledged(source: str) -> None:
 
 
 def test_gives_up_after_the_bounded_attempts(source: str) -> None:
-    with FakeGateway(lambda *_: Reply(status=503)) as gateway:
+    down = {"error_code": 503, "message": "event log unavailable, nothing was written: broker down"}
+    with FakeGateway(lambda *_: Reply(status=503, body=down)) as gateway:
         summary = run_emulator(options(source, gateway, events=10, attempts=3))
     assert not summary.ok
     assert summary.records_failed == summary.records_sent >= 20 and summary.records_acknowledged == 0
     assert summary.requests == 3 * 3  # one batch per topic, three tries each
-    assert list(summary.errors) == ["gave up after 3 attempts, last: HTTP 503"]
+    # The last answer's words are kept: they tell a gateway whose log is down from one that is gone.
+    assert list(summary.errors) == [f"gave up after 3 attempts, last: HTTP 503: {down['message']}"]
+    assert summary.retry_reasons == {"HTTP 503": 2 * summary.records_sent}
 
 
 def test_a_fatal_answer_aborts_the_run(source: str) -> None:

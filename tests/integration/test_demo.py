@@ -146,7 +146,7 @@ def test_demo_serve_starts_fresh_and_ctrl_c_stops_the_whole_tree(home: Path, tmp
     try:
         _wait_for(lambda: b"report: " in out.read_bytes(), proc, "the demo's report", DEMO_TIMEOUT_S)
         insights = httpx.get(f"http://127.0.0.1:{port}/api/insights", timeout=10).json()
-        assert [c["name"] for c in insights["charts"]] == list(INSIGHTS)
+        assert [c["name"] for c in insights["charts"]] == ["world_map", *INSIGHTS]
         assert insights["run"]["events_per_route"] == 50
         children = descendants(proc.pid)
         assert len(children) >= 3  # gateway, sink, stream job

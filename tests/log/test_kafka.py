@@ -253,3 +253,41 @@ def test_topics_get_the_brokers_replication_unless_the_setting_says(
         log.create_topic(too_many, 1)
     assert replicas(default) == [3, 3] and replicas(two) == [2]
     assert "\n" not in str(caught.value)
+
+
+class _NoWatermarks:
+    """The member's librdkafka consumer, minus its per-partition watermark query: lag must not use it
+    (each one waits behind the member's fetch long-poll; 36 partitions made an empty drain take 34 s)."""
+
+    def __init__(self, inner: object) -> None:
+        self._inner = inner
+
+    def get_watermark_offsets(self, *args: object, **kwargs: object) -> None:
+        raise AssertionError("lag asked the member's own connection for watermarks, one partition at a time")
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._inner, name)
+
+
+def test_lag_over_many_partitions_is_one_batch_from_the_admin_client(log: KafkaLog) -> None:
+    """Lag of a member owning 3 x 12 partitions: from the committed offsets where it has read nothing,
+    from its position where it has, the high watermark as the end — asked as one batch."""
+    topics, group = [unique("kafka-lag") for _ in range(3)], unique("g")
+    for topic in topics:
+        log.create_topic(topic, 12)
+    for topic in topics:
+        log.append(topic, [OutRecord(f"{topic}-{i}".encode(), partition=i % 12) for i in range(60)])
+    member = log.consumer(group, topics)
+    try:
+        poll_until([member], lambda: len(member.assignment()) == 36, "the member owns all 36 partitions")
+        member._consumer = _NoWatermarks(member._consumer)  # type: ignore[assignment]  # a spy on one method
+        first = TopicPartition(topics[0], 0)
+        member.commit({first: 2})  # read nothing yet: lag counts from the committed offset
+        lag = member.lag()
+        assert len(lag) == 36
+        assert lag[first] == 3 and sum(lag.values()) == 3 * 60 - 2
+        # The fetch had started at the beginning before that commit, so all 180 come; then none is behind.
+        assert len(read_at_least(member, 3 * 60)) == 3 * 60
+        assert member.lag() == dict.fromkeys(lag, 0)
+    finally:
+        member.close()

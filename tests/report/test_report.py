@@ -20,37 +20,60 @@ from pinpipe.cli import main
 from pinpipe.insights import INSIGHTS
 from pinpipe.log import OutRecord, TopicPartition, capabilities_of
 from pinpipe.log.embedded import EmbeddedLog
-from pinpipe.report.charts import AGE_GROUPS, CHART_SPECS, TOP_BARS, chart_bars
+from pinpipe.report.charts import (
+    AGE_GROUP_COLORS,
+    AGE_GROUPS,
+    CATEGORY_COLORS,
+    CHART_SPECS,
+    LABEL_WIDTH,
+    NEUTRAL,
+    TOP_BARS,
+    chart_bars,
+    chart_data,
+    color_of,
+    wrap_label,
+)
+from pinpipe.report.page import LIBRARY_SCRIPTS
 from pinpipe.report.status import log_positions
 from pinpipe.reports import LAST_RUN_FILE, report_file, write_json
 from pinpipe.settings import get_settings
+from pinpipe.source.generator import CATEGORIES
 from tests.report.dataset import DEAD_LETTERS, expected_bars, hand_checked_warehouse
 
 
 class Links(HTMLParser):
-    """Every src/href in the page, the tags seen and the embedded data block."""
+    """Every src/href in the page, the tags seen, the embedded data block, the inline scripts and
+    styles, and the markup outside them."""
 
     def __init__(self) -> None:
         super().__init__()
         self.urls: list[tuple[str, str, str]] = []
         self.tags: list[str] = []
         self.data_blocks: list[str] = []
-        self._in_data = False
+        self.scripts: list[str] = []
+        self.styles: list[str] = []
+        self.markup: list[str] = []
+        self._in: str | None = None
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         self.tags.append(tag)
         found = dict(attrs)
+        self.markup.append(self.get_starttag_text() or "")
         for name in ("src", "href"):
             if found.get(name) is not None:
                 self.urls.append((tag, name, found[name] or ""))
-        self._in_data = tag == "script" and found.get("id") == "pinpipe-data"
+        if tag == "script":
+            self._in = "data" if found.get("id") == "pinpipe-data" else "script"
+        elif tag == "style":
+            self._in = "style"
 
     def handle_endtag(self, tag: str) -> None:
-        self._in_data = False
+        self._in = None
 
     def handle_data(self, data: str) -> None:
-        if self._in_data:
-            self.data_blocks.append(data)
+        {"data": self.data_blocks, "script": self.scripts, "style": self.styles}.get(
+            self._in or "", self.markup
+        ).append(data)
 
 
 @pytest.fixture
@@ -74,16 +97,28 @@ def test_report_is_self_contained_with_the_nine_charts(warehouse: Path, tmp_path
 
     # Nothing is loaded from anywhere: no src/href but inline data, no external script or stylesheet.
     assert all(url.startswith("data:") for _, _, url in links.urls), links.urls
-    html = out.read_text(encoding="utf-8")
-    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", html, re.I)
-    assert "@import" not in html and "url(" not in html
-    assert links.tags.count("style") == 1 and "script" in links.tags
+    markup = "".join(links.markup)
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", markup, re.I)
+    assert links.tags.count("style") == 1 and "@import" not in links.styles[0] and "url(" not in links.styles[0]
+    # The scripts are exactly pinpipe's and the library's, inlined (plotly.js byte for byte from its
+    # wheel, whose URL strings — its logo link, its CDN default — are configuration it never uses here:
+    # the browser test checks that the page requests nothing).
+    assert [s.strip() for s in links.scripts] == [_inlined(name) for name in (*LIBRARY_SCRIPTS, "report.js")]
+    assert _inlined("plotly.min.js").startswith("/**\n* plotly.js v")
+    assert "window.PlotlyGeoAssets.topojson.world_50m = {" in _inlined("world-50m.js")
 
     charts = data["charts"]
-    assert [c["name"] for c in charts] == list(INSIGHTS)
-    assert {c["name"]: c["rows"] for c in charts} == expected_bars()
-    assert {c["name"]: len(c["bars"]) for c in charts} == expected_bars()
+    bar_charts = [c for c in charts if c["kind"] == "bar"]
+    assert [c["kind"] for c in charts] == ["map"] + ["bar"] * len(INSIGHTS)
+    assert [c["name"] for c in bar_charts] == list(INSIGHTS)
+    assert {c["name"]: c["rows"] for c in bar_charts} == expected_bars()
+    assert {c["name"]: len(c["bars"]) for c in bar_charts} == expected_bars()
     by_name = {c["name"]: c for c in charts}
+    # The map: a country per row of top_category_by_country (A ties art and travel: art, the first, fills it).
+    regions = {r["country"]: r for r in by_name["world_map"]["regions"]}
+    assert {c: r["group"] for c, r in regions.items()} == {"A": "art", "B": "beauty", "C": "art"}
+    assert all(r["color"] == CATEGORY_COLORS[r["group"]] for r in regions.values())
+    assert "art, travel (2 posts)" in regions["A"]["hover"] and "P1, P3 (10,000 followers)" in regions["A"]["hover"]
     assert [(b["label"], b["value"]) for b in by_name["top_country_by_followers"]["bars"]] == [
         ("B", 1_000_000.0),
         ("C", 1_000_000.0),
@@ -101,6 +136,12 @@ def test_report_is_self_contained_with_the_nine_charts(warehouse: Path, tmp_path
     assert status["batch"]["scope"] == "all"
     assert status["batch"]["rows"] == {"pin": 13, "geo": 12, "user": 12}
     assert data["run"] is None  # no demo ran in this home
+
+
+def _inlined(name: str) -> str:
+    from pinpipe.report.page import static_text
+
+    return re.sub(r"</(script)", r"<\\/\1", static_text(name), flags=re.I).strip()
 
 
 def test_report_default_path_and_the_run_summary(warehouse: Path, capsys) -> None:
@@ -145,6 +186,72 @@ def test_top_charts_rank_by_value_and_keep_the_first_bars() -> None:
     assert len(bars) == TOP_BARS
     assert [b["value"] for b in bars] == [float(i * 10) for i in range(n - 1, n - 1 - TOP_BARS, -1)]
     assert bars[0]["label"] == f"C{n - 1:02d} · P{n - 1}"
+
+
+def test_one_colour_per_category_and_age_group_in_every_chart_and_legend(warehouse: Path) -> None:
+    from pinpipe.insights.store import load_insights
+
+    assert set(CATEGORY_COLORS) == set(CATEGORIES), "every category the generator makes has its fixed colour"
+    assert set(AGE_GROUP_COLORS) == set(AGE_GROUPS)
+    palette = [*CATEGORY_COLORS.values(), *AGE_GROUP_COLORS.values(), NEUTRAL]
+    assert len(set(palette)) == len(palette), "no two keys share a colour"
+    assert color_of("category", "not-a-category") == color_of("category", "not-a-category") not in palette
+
+    seen: dict[tuple[str, str], set[str]] = {}
+    for chart in chart_data(load_insights(get_settings())):
+        spec = CHART_SPECS.get(chart["name"])
+        items = chart.get("bars") or chart.get("regions") or []
+        for item in items:
+            if chart["color_by"] is None:
+                assert item["color"] == NEUTRAL and item["group"] is None, chart["name"]
+            else:
+                seen.setdefault((chart["color_by"], item["group"]), set()).add(item["color"])
+        # A legend lists exactly the groups drawn, in their colours; none where colour repeats the label.
+        groups = {item["group"] for item in items if item["group"] is not None}
+        assert {e["group"]: e["color"] for e in chart["legend"]} == (
+            {g: color_of(chart["color_by"], g) for g in groups} if spec is None or spec.legend else {}
+        ), chart["name"]
+    assert all(len(colours) == 1 for colours in seen.values()), seen
+    assert seen[("category", "art")] == {CATEGORY_COLORS["art"]}  # in two bar charts and the map
+
+
+def test_one_number_format_per_chart(warehouse: Path) -> None:
+    from pinpipe.insights.store import load_insights
+
+    charts = {c["name"]: c for c in chart_data(load_insights(get_settings()))}
+    joined = charts["median_followers_by_join_year"]
+    # The complaint: "41k" beside "7,000" in one chart. Now every value of a chart is written one way.
+    assert joined["number_format"] == ",.0f"
+    assert [b["display"] for b in joined["bars"]] == [
+        "505,000",
+        "2,000",
+        "1,000,000",
+        "3,000,000",
+        "7,000",
+        "1,000,000",
+    ]
+    for chart in charts.values():
+        for bar in chart.get("bars", []):
+            assert re.fullmatch(
+                r"\d{1,3}(,\d{3})*" + (r"\.\d" if chart["number_format"] == ",.1f" else ""), bar["display"]
+            )
+    fractional = chart_bars(
+        CHART_SPECS["median_followers_by_age_group"],
+        pa.table({"age_group": ["18-24", "25-35"], "median_follower_count": [2.5, 1000.0]}),
+    )
+    assert [b["display"] for b in fractional] == ["2.5", "1,000.0"]
+
+
+def test_long_labels_wrap_and_stay_apart() -> None:
+    long = "British Indian Ocean Territory (Chagos Archipelago)"
+    table = pa.table({"country": [long, long], "category": ["art", "travel"], "category_count": [5, 4]})
+    bars = chart_bars(CHART_SPECS["top_category_by_country"], table)
+    assert [b["label"] for b in bars] == [f"{long} · art", f"{long} · travel"]
+    for bar in bars:
+        assert len(bar["lines"]) > 1 and all(len(line) <= LABEL_WIDTH for line in bar["lines"])
+        assert " ".join(bar["lines"]) == bar["label"]  # nothing cut off
+    assert bars[0]["lines"] != bars[1]["lines"]
+    assert wrap_label("short") == ["short"] and wrap_label("") == [""]
 
 
 def test_every_insight_has_one_chart_whose_columns_exist() -> None:

@@ -64,21 +64,31 @@ class Gateway:
 
     def start(self, timeout: float = HEALTH_TIMEOUT_S) -> Gateway:
         """Start it and return once ``/health`` answers 200; fails if it exits or ``timeout`` passes first."""
+        self.launch()
+        services.wait_until(self._healthy, timeout=timeout, what=f"pinpipe api (log: {self.log_path})")
+        return self
+
+    def launch(self) -> Gateway:
+        """Start the process and return at once (for a gateway that should come up with its log down)."""
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(self.argv, env=self.env, stdout=log, stderr=subprocess.STDOUT)
         self.starts += 1
-        services.wait_until(self._healthy, timeout=timeout, what=f"pinpipe api (log: {self.log_path})")
         return self
 
-    def _healthy(self) -> bool:
+    def health(self) -> httpx.Response | None:
+        """Its ``/health`` answer, or None while it does not answer (fails if the process exited)."""
         assert self.proc is not None
         if self.proc.poll() is not None:
             raise RuntimeError(f"pinpipe api exited {self.proc.returncode}: {self.tail()}")
         try:
-            return httpx.get(f"{self.url}/health", timeout=1).status_code == 200
+            return httpx.get(f"{self.url}/health", timeout=1)
         except httpx.HTTPError:
-            return False
+            return None
+
+    def _healthy(self) -> bool:
+        answer = self.health()
+        return answer is not None and answer.status_code == 200
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None

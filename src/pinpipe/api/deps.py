@@ -21,14 +21,24 @@ async def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
+def _available(request: Request, role: str) -> EventLog:
+    """The log of ``role``, or its watch's 503 at once when its last probe found it down."""
+    watch = request.app.state.watches.get(role)
+    refusal = None if watch is None else watch.refusal()
+    if refusal is not None:
+        raise refusal
+    log: EventLog = getattr(request.app.state, role)
+    return log
+
+
 async def get_log(request: Request) -> EventLog:
     """The log carrying the topics (Kafka REST route)."""
-    return request.app.state.log
+    return _available(request, "log")
 
 
 async def get_stream_log(request: Request) -> EventLog:
     """The log carrying the streams (Kinesis route); the same object when the URLs are equal."""
-    return request.app.state.stream_log
+    return _available(request, "stream_log")
 
 
 async def get_metrics(request: Request) -> GatewayMetrics:

@@ -16,6 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
+from pinpipe.api.availability import LogDownError
 from pinpipe.errors import BackendUnavailableError, PinpipeError, RetryableError, ValidationError
 from pinpipe.log.base import InvalidPartitionError, UnknownTopicError
 
@@ -95,7 +96,10 @@ def install_error_handlers(app: FastAPI) -> None:
     async def on_pinpipe_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, PinpipeError)
         error = from_pinpipe_error(exc)
-        if error.status >= 500:
+        if isinstance(exc, BackendUnavailableError):
+            for watch in request.app.state.watches.values():
+                watch.suspect()  # a probe tells a log that is down from one failed request
+        if error.status >= 500 and not isinstance(exc, LogDownError):
             logger.warning("%s %s → %d: %s", request.method, request.url.path, error.status, exc)
         return error_response(error, request)
 

@@ -1,13 +1,13 @@
 """The gateway app: ``create_app(settings)`` wires the routers, the logs, metrics and error handling.
 
 The logs are opened at start-up (lifespan) unless given, the pinpipe topics and streams are created
-when missing, and the logs are closed at shutdown — after uvicorn has finished the requests in
+when missing (by each log's :class:`~pinpipe.api.availability.LogWatch`, which never holds up listening:
+a log that is down gets 503s at once), and the logs are closed at shutdown — after uvicorn has finished the requests in
 flight, so every acknowledged record is already durable when the process exits.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import gc
 import logging
@@ -24,13 +24,13 @@ from starlette.concurrency import run_in_threadpool
 
 from pinpipe import __version__
 from pinpipe.api import dashboard, health
+from pinpipe.api.availability import LogWatch
 from pinpipe.api.deps import ApiKeyGuard
 from pinpipe.api.errors import install_error_handlers
 from pinpipe.api.kafka_rest import KafkaRestRoutes
 from pinpipe.api.kinesis import KinesisRoutes
 from pinpipe.api.metrics import GatewayMetrics, MetricsMiddleware
-from pinpipe.errors import RetryableError
-from pinpipe.log import ensure_topics, open_log
+from pinpipe.log import open_log
 from pinpipe.log.base import EventLog
 from pinpipe.settings import TABLES, Settings, get_settings
 
@@ -42,7 +42,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("pinpipe.api")
 
-TOPIC_RETRY_S = 5.0
 STREAM_STOP_TIMEOUT_S = 30.0
 
 
@@ -81,9 +80,8 @@ def create_app(
                 streams = await run_in_threadpool(open_log, settings.stream_log_url or "", settings)
                 owned.append(streams)
         app.state.log, app.state.stream_log = topic_log, streams
-        retry = None
-        if not await _ensure_pinpipe_topics(settings, topic_log, streams):
-            retry = asyncio.create_task(_retry_topics(settings, topic_log, streams))
+        app.state.watches = _watches(settings, topic_log, streams)
+        watchers = [await watch.start() for watch in dict.fromkeys(app.state.watches.values())]
         stream_job = None
         if stream_lock is not None:
             stream_lock.acquire()  # already held unless an earlier lifespan of this app released it
@@ -100,8 +98,8 @@ def create_app(
         finally:
             if stream_job is not None:
                 await run_in_threadpool(_stop_stream_job, *stream_job)
-            if retry is not None:
-                retry.cancel()
+            for watcher in watchers:
+                watcher.cancel()
             for opened in reversed(owned):
                 await run_in_threadpool(opened.close)
 
@@ -120,6 +118,7 @@ def create_app(
     # Set now so dependency overrides and tests see them even before start-up; replaced in lifespan.
     app.state.log = log
     app.state.stream_log = stream_log or log
+    app.state.watches = {}  # LogWatch per role ("log", "stream_log"), from start-up on
     install_error_handlers(app)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.include_router(health.router)
@@ -159,21 +158,17 @@ def _add_docs(app: FastAPI) -> None:
         )
 
 
-async def _ensure_pinpipe_topics(settings: Settings, log: EventLog, stream_log: EventLog) -> bool:
-    """Create ``<prefix>.pin|geo|user`` and ``streaming-<prefix>-…`` when missing; False if the log is down."""
-    try:
-        await run_in_threadpool(ensure_topics, log, [settings.topic(t) for t in TABLES], settings.partitions)
-        await run_in_threadpool(ensure_topics, stream_log, [settings.stream(t) for t in TABLES], settings.partitions)
-    except RetryableError as exc:
-        logger.warning("event log unavailable at start-up, will retry every %.0fs: %s", TOPIC_RETRY_S, exc)
-        return False
-    return True
-
-
-async def _retry_topics(settings: Settings, log: EventLog, stream_log: EventLog) -> None:
-    """A backend down at start-up is not fatal: requests get 503 until it answers, then topics exist."""
-    while not await _ensure_pinpipe_topics(settings, log, stream_log):
-        await asyncio.sleep(TOPIC_RETRY_S)
+def _watches(settings: Settings, log: EventLog, stream_log: EventLog) -> dict[str, LogWatch]:
+    """One watch per log object (``log`` and ``stream_log`` may be one), knowing the names it creates."""
+    topics = [settings.topic(t) for t in TABLES]
+    streams = [settings.stream(t) for t in TABLES]
+    if stream_log is log:
+        watch = LogWatch(log, topics + streams, settings.partitions)
+        return {"log": watch, "stream_log": watch}
+    return {
+        "log": LogWatch(log, topics, settings.partitions),
+        "stream_log": LogWatch(stream_log, streams, settings.partitions),
+    }
 
 
 def _hold_warehouse(settings: Settings) -> WarehouseLock:

@@ -67,9 +67,19 @@ def _run(options: EmulateOptions) -> None:
         top = next(iter(summary.errors), "no error recorded")
         reason = summary.aborted or top
         raise RecordsFailedError(
-            f"{summary.records_failed:,} of {summary.records_sent:,} records failed: {reason}",
-            hint="is the gateway up (pinpipe api) and --api/--api-key right?",
+            f"{summary.records_failed:,} of {summary.records_sent:,} records failed: {reason}", hint=_hint(reason)
         )
+
+
+def _hint(reason: str) -> str:
+    """What to look at: the gateway itself when it did not answer, the log behind it when it said so."""
+    if "HTTP 503" in reason:
+        return "the gateway answered, but its event log is down: check the broker or service its PINPIPE_LOG_URL names"
+    if "HTTP 401" in reason or "HTTP 403" in reason:
+        return "the gateway refused the API key: check --api-key / PINPIPE_API_KEY against its PINPIPE_API_KEYS"
+    if "HTTP " in reason:
+        return "the gateway answered with an error: see its message above"
+    return "is the gateway up (pinpipe api) and --api right?"
 
 
 def summary_table(summary: Summary) -> Table:

@@ -350,6 +350,7 @@ class Emulator:
         while True:
             request = route.request(destination, pending)
             retry_after: float | None = None
+            detail = ""  # what the gateway said with a retryable status
             stats.requests += 1
             stats.records_in_flight += len(pending)
             started = time.perf_counter()
@@ -375,7 +376,8 @@ class Emulator:
                         return
                     reason = "rejected by the log"
                 elif retryable_status(status):
-                    reason = f"HTTP {status}"
+                    reason = f"HTTP {status}"  # the retry counter's key: one per status, not per message
+                    detail = _message(response)
                     retry_after = parse_retry_after(response.headers.get("retry-after"))
                 else:
                     reason = f"HTTP {status}: {_message(response)}"
@@ -385,7 +387,8 @@ class Emulator:
                     return
             failures += 1
             if failures >= policy.attempts:
-                self._fail(pending, f"gave up after {failures} attempts, last: {reason}")
+                last = f"{reason}: {detail}" if detail else reason
+                self._fail(pending, f"gave up after {failures} attempts, last: {last}")
                 return
             stats.retries += 1
             stats.retry_reasons[reason] += len(pending)

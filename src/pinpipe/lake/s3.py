@@ -13,6 +13,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
+from pinpipe.aws import require_bucket
 from pinpipe.errors import BackendUnavailableError, ConfigError
 from pinpipe.lake.layout import TOPICS_DIR
 from pinpipe.lake.store import check_key
@@ -31,6 +32,7 @@ class S3Lake:
             import s3fs
         except ImportError as exc:
             raise ConfigError("an s3:// lake needs the package 's3fs'", hint="pip install 's3fs>=2025'") from exc
+        require_bucket(url)  # a mistyped bucket fails here, not as an empty lake
         self.url = url
         self.read_only = read_only  # nothing is created or tidied on S3: only ``write`` differs
         self.base = f"{parts.netloc}/{parts.path.strip('/')}".rstrip("/")

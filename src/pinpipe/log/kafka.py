@@ -69,7 +69,6 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from confluent_kafka import (
-    OFFSET_INVALID,
     Consumer,
     ConsumerGroupTopicPartitions,
     KafkaError,
@@ -78,7 +77,7 @@ from confluent_kafka import (
     Producer,
 )
 from confluent_kafka import TopicPartition as KafkaTopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient, NewTopic, OffsetSpec
 
 from pinpipe.errors import BackendUnavailableError, ConfigError
 from pinpipe.log.base import (
@@ -218,6 +217,11 @@ def rebalance_bound_s(consumer_conf: Mapping[str, Any]) -> float:
 
 
 def _unavailable(what: str, url: str, error: object) -> BackendUnavailableError:
+    """``error`` in librdkafka's own words (its text, not the ``KafkaError{code=…}`` repr)."""
+    if isinstance(error, KafkaException):
+        error = _kafka_error(error) or error
+    if isinstance(error, KafkaError):
+        error = error.str()
     return BackendUnavailableError(
         f"Kafka at {url} could not {what}: {error}",
         retry_after=1.0,
@@ -231,15 +235,24 @@ def _kafka_error(exc: BaseException) -> KafkaError | None:
     return None
 
 
-def listed_end(consumer: Consumer, tp: TopicPartition, url: str) -> tuple[int, int]:
-    """(low, high) watermarks from a ListOffsets request."""
+def list_watermarks(
+    admin: AdminClient, tps: Sequence[TopicPartition], url: str
+) -> dict[TopicPartition, tuple[int, int]]:
+    """(low, high) watermarks of every partition in ``tps`` from one batch of ListOffsets requests
+    through the admin client. Not the consumer's ``get_watermark_offsets``: that is one request per
+    partition on the member's own connections, queued behind its fetch long-polls (~1 s each: 36
+    partitions made a drain with nothing to do take 34 s)."""
+    if not tps:
+        return {}
+    parts = [KafkaTopicPartition(tp.topic, tp.partition) for tp in tps]
     try:
-        low, high = consumer.get_watermark_offsets(
-            KafkaTopicPartition(tp.topic, tp.partition), timeout=METADATA_TIMEOUT_S, cached=False
-        )
+        earliest = admin.list_offsets({p: OffsetSpec.earliest() for p in parts}, request_timeout=METADATA_TIMEOUT_S)
+        latest = admin.list_offsets({p: OffsetSpec.latest() for p in parts}, request_timeout=METADATA_TIMEOUT_S)
+        low = {(p.topic, p.partition): int(f.result().offset) for p, f in earliest.items()}
+        high = {(p.topic, p.partition): int(f.result().offset) for p, f in latest.items()}
     except KafkaException as exc:
-        raise _unavailable(f"read the end of {tp.topic}[{tp.partition}]", url, exc) from exc
-    return int(low), int(high)
+        raise _unavailable("read the ends of its partitions", url, exc) from exc
+    return {tp: (low[tp.topic, tp.partition], high[tp.topic, tp.partition]) for tp in tps}
 
 
 class _Delivery:
@@ -282,10 +295,8 @@ class KafkaLog(Closing):
         self._admin = AdminClient(admin_conf)
         self._producer: Producer | None = None
         self._poller: threading.Thread | None = None
-        self._watermarks: Consumer | None = None
         self._partitions: dict[str, int] = {}
         self._lock = threading.Lock()
-        self._watermark_lock = threading.Lock()
         self._closed = False
 
     # -- metadata ---------------------------------------------------------------------------
@@ -363,14 +374,14 @@ class KafkaLog(Closing):
 
     def end_offsets(self, topic: str) -> dict[int, int]:
         """The high watermarks (ListOffsets ``latest``): the offset the next record will get."""
-        count = self._partition_count(topic)
-        with self._watermark_lock:
-            if self._closed:
-                raise BackendUnavailableError("Kafka event log is closed", retry_after=1.0)
-            if self._watermarks is None:
-                # A consumer that never subscribes: only a handle for watermark queries.
-                self._watermarks = Consumer({**self._consumer_conf, "group.id": "pinpipe-watermarks"})
-            return {p: listed_end(self._watermarks, TopicPartition(topic, p), self.url)[1] for p in range(count)}
+        ends = self.watermarks([TopicPartition(topic, p) for p in range(self._partition_count(topic))])
+        return {tp.partition: high for tp, (_, high) in ends.items()}
+
+    def watermarks(self, tps: Sequence[TopicPartition]) -> dict[TopicPartition, tuple[int, int]]:
+        """(low, high) watermarks of ``tps``, asked in one batch (:func:`list_watermarks`)."""
+        if self._closed:
+            raise BackendUnavailableError("Kafka event log is closed", retry_after=1.0)
+        return list_watermarks(self._admin, tps, self.url)
 
     def committed(self, group: str) -> dict[TopicPartition, int]:
         """The group's committed offsets from the group coordinator (OffsetFetch through the admin
@@ -480,14 +491,10 @@ class KafkaLog(Closing):
                 return
             self._closed = True
             producer, self._producer = self._producer, None
-        with self._watermark_lock:
-            watermarks, self._watermarks = self._watermarks, None
         if producer is not None:
             producer.flush(float(self._producer_conf["delivery.timeout.ms"]) / 1000)
             if self._poller is not None:
                 self._poller.join()
-        if watermarks is not None:
-            watermarks.close()
 
 
 class KafkaConsumer(Closing):
@@ -632,20 +639,10 @@ class KafkaConsumer(Closing):
         """High watermark minus this member's position (its committed offset, else the start, when
         it has read nothing yet from the partition)."""
         assigned = sorted(self._assigned)
-        unknown = [tp for tp in assigned if tp not in self._positions]
-        committed: dict[TopicPartition, int] = {}
-        if unknown:
-            try:
-                for part in self._consumer.committed(
-                    [KafkaTopicPartition(tp.topic, tp.partition) for tp in unknown], timeout=METADATA_TIMEOUT_S
-                ):
-                    if part.offset != OFFSET_INVALID and part.offset >= 0:
-                        committed[TopicPartition(part.topic, part.partition)] = part.offset
-            except KafkaException as exc:
-                raise _unavailable("read committed offsets", self.log.url, exc) from exc
+        # The committed offsets through the admin client too (one OffsetFetch for the group).
+        committed = self.log.committed(self.group) if any(tp not in self._positions for tp in assigned) else {}
         out: dict[TopicPartition, int] = {}
-        for tp in assigned:
-            low, high = listed_end(self._consumer, tp, self.log.url)
+        for tp, (low, high) in self.log.watermarks(assigned).items():
             position = self._positions.get(tp, committed.get(tp, low))
             out[tp] = max(high - position, 0)
         return out

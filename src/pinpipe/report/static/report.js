@@ -3,7 +3,12 @@
   "use strict";
   var data = JSON.parse(document.getElementById("pinpipe-data").textContent);
   Pinpipe.renderStatus(document.getElementById("status"), data.status);
-  Pinpipe.renderCharts(document.getElementById("charts"), data.charts);
   Pinpipe.renderRun(document.getElementById("run"), data.run);
-  document.body.dataset.ready = "true";
+  Pinpipe.renderCharts(document.getElementById("charts"), data.charts).then(function () {
+    document.body.dataset.ready = "true";
+  }, function (err) {
+    var banner = document.getElementById("banner");
+    banner.hidden = false;
+    banner.textContent = "could not draw the charts: " + err;
+  });
 })();

@@ -1,0 +1,104 @@
+"""Whether each event log of the gateway answers, as the gateway last found out.
+
+A log that is down must not make the gateway slow or silent: a Kafka client waits out its metadata
+timeout (10 s) on every call to a broker that is gone. So one watcher task per log probes it — at
+start-up (creating the pinpipe topics or streams), and again whenever a request found it unavailable,
+then every :data:`PROBE_S` until it answers. While its last probe failed, the routes of that log answer
+503 with ``Retry-After`` at once and ``/health`` says why, without waiting on the backend. The state
+only ever refuses: a record is acknowledged on the log's own append, never on this state's word.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+
+from starlette.concurrency import run_in_threadpool
+
+from pinpipe.errors import BackendUnavailableError, RetryableError
+from pinpipe.log import ensure_topics
+from pinpipe.log.base import EventLog
+
+logger = logging.getLogger("pinpipe.api")
+
+#: Seconds between probes of a log that is down (each probe may itself wait out a client timeout).
+PROBE_S = 1.0
+#: How long start-up waits for the first probe before listening anyway (an embedded log answers in
+#: milliseconds, so its topics exist before the first request; a remote one that is down cannot delay it).
+START_WAIT_S = 1.0
+
+
+class LogDownError(BackendUnavailableError):
+    """A request refused because its log's last probe failed (logged once by the watch, not per request)."""
+
+
+class LogWatch:
+    """The availability of one event log, kept by :meth:`run` (one asyncio task per log)."""
+
+    def __init__(self, log: EventLog, names: Sequence[str], partitions: int) -> None:
+        self.log = log
+        self.names = list(names)  # the topics or streams start-up creates when missing
+        self.partitions = partitions
+        self.error: str | None = None  # why the last probe failed; None while the log answers
+        self.ensured = False
+        self._wake = asyncio.Event()
+
+    def refusal(self) -> LogDownError | None:
+        """The error a request to this log gets now, or None when it may go to the log."""
+        if self.error is None:
+            return None
+        return LogDownError(f"{self.error} (the gateway is up; its event log is not)", retry_after=PROBE_S)
+
+    def suspect(self) -> None:
+        """A request found the log unavailable: probe it now."""
+        self._wake.set()
+
+    async def probe(self) -> bool:
+        """One look at the log: creates the topics until that has worked once, then lists them."""
+        try:
+            if self.ensured:
+                await run_in_threadpool(self.log.topics)
+            else:
+                await run_in_threadpool(ensure_topics, self.log, self.names, self.partitions)
+                self.ensured = True
+        except RetryableError as exc:
+            if self.error is None:
+                logger.warning(
+                    "event log unavailable, requests to it get 503 until it answers (probing every %.0fs): %s",
+                    PROBE_S,
+                    exc,
+                )
+            self.error = str(exc)
+            return False
+        if self.error is not None:
+            logger.warning("event log answers again: %s", ", ".join(self.names))
+        self.error = None
+        return True
+
+    async def run(self) -> None:
+        """Probe until the log answers, then again each time a request suspects it."""
+        while True:
+            if await self.probe():
+                await self._wake.wait()
+                self._wake.clear()
+            else:
+                await asyncio.sleep(PROBE_S)
+
+    async def start(self) -> asyncio.Task[None]:
+        """The watcher task, after the first probe has answered or :data:`START_WAIT_S` has passed."""
+        first = asyncio.ensure_future(self.probe())
+        done, _ = await asyncio.wait({first}, timeout=START_WAIT_S)
+        if not done:
+            self.error = "the event log has not answered since start-up"
+
+        async def keep_watching() -> None:
+            answered = await first
+            if answered:
+                await self._wake.wait()
+                self._wake.clear()
+            else:
+                await asyncio.sleep(PROBE_S)
+            await self.run()
+
+        return asyncio.create_task(keep_watching())
