@@ -31,6 +31,7 @@ LAYERS: dict[str, str] = {
     "display": "foundation",
     "jvm": "foundation",
     "percentile": "foundation",
+    "helptext": "foundation",
     "process": "foundation",
     "reports": "foundation",
     "settings": "foundation",
@@ -61,6 +62,7 @@ ALLOWED: dict[str, frozenset[str]] = {
     "display": frozenset(),
     "jvm": frozenset({"errors"}),
     "percentile": frozenset(),
+    "helptext": frozenset(),
     "process": frozenset({"errors"}),
     "reports": frozenset({"settings"}),
     "settings": frozenset(
@@ -85,7 +87,7 @@ ALLOWED: dict[str, frozenset[str]] = {
     "spark": frozenset({"aws", "errors", "jvm", "settings", "tables"}),
     "engines": frozenset({"clean", "errors", "insights", "lake", "settings", "spark", "tables"}),
     "emulate": frozenset({"errors", "percentile", "settings", "source"}),
-    "sink": frozenset({"errors", "lake", "log", "process", "settings"}),
+    "sink": frozenset({"errors", "helptext", "lake", "log", "process", "settings"}),
     "batch": frozenset({"engines", "insights", "lake", "settings", "tables"}),
     "stream": frozenset(
         {"clean", "engines", "errors", "lake", "log", "percentile", "process", "reports", "settings", "spark", "tables"}
@@ -116,6 +118,7 @@ ALLOWED: dict[str, frozenset[str]] = {
             "demo",
             "emulate",
             "errors",
+            "helptext",
             "insights",
             "process",
             "report",

@@ -168,6 +168,11 @@ def test_no_help_shows_a_type_for_a_flag(capsys: pytest.CaptureFixture[str]):
     out = capsys.readouterr().out
     assert re.search(r"--serve +Keep the gateway", out), out
     assert re.search(r"--port +<int> +Gateway port", out), "an option that takes a value still shows its type"
+    from pinpipe.sink.command import main as sink_main  # python -m pinpipe.sink: its own entry point
+
+    assert sink_main(["run", "--help"]) == 0
+    out = capsys.readouterr().out
+    assert "<bool>" not in out and re.search(r"--until-idle +Return once", out), out
 
 
 @pytest.mark.usefixtures("wide")

@@ -21,7 +21,7 @@ from pinpipe.cli import sink as sink_cli
 from pinpipe.cli import source as source_cli
 from pinpipe.cli import sql as sql_cli
 from pinpipe.cli import stream as stream_cli
-from pinpipe.cli._help import Group
+from pinpipe.helptext import Group
 from pinpipe.process import run_cli
 
 app = typer.Typer(

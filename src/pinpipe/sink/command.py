@@ -15,6 +15,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn
 from rich.table import Table
 
 from pinpipe.errors import ConfigError
+from pinpipe.helptext import Group
 from pinpipe.lake.layout import Compression, Partitioner
 from pinpipe.lake.store import open_lake
 from pinpipe.log import TopicPartition, ensure_topics, open_log, validate_name
@@ -22,7 +23,7 @@ from pinpipe.process import graceful_stop, run_cli
 from pinpipe.settings import TABLES, Settings, get_settings
 from pinpipe.sink.sink import LakeSink, SinkConfig, SinkStats, one_sink_per_group
 
-app = typer.Typer(help="Land the topics as raw JSON in the lake, exactly once.", no_args_is_help=True)
+app = typer.Typer(help="Land the topics as raw JSON in the lake, exactly once.", no_args_is_help=True, cls=Group)
 
 
 @app.callback()

@@ -262,8 +262,12 @@
     var when = batch && batch.run_time ? String(batch.run_time) : "";
     var batchText = batch ? (when ? when.slice(11, 19) : "?") : "none yet";
     var batchHint = batch ? (when.slice(0, 10) + (batch.scope ? " · scope " + batch.scope : "")) : "pinpipe batch run";
+    // Kinesis cannot count what was appended without reading it all: its streams count what the stream
+    // job committed ("counted": "committed"), and say so.
+    var committedOnly = (s.streams || []).some(function (t) { return t.counted === "committed"; });
     var cards = [
-      card("records-total", "records ingested", fmt(s.records_total), "topics + streams, acknowledged"),
+      card("records-total", "records ingested", fmt(s.records_total), committedOnly ?
+        "topics appended + streams committed" : "topics + streams, acknowledged"),
       card("records-per-s", "records/s", fmt(s.records_per_s, 0), s.rate_note || "ingest, last few seconds"),
       card("sink-lag", "sink lag", fmt(s.sink_lag), "topics → lake"),
       card("stream-lag", "stream lag", fmt(s.stream_lag), "streams → Delta"),
@@ -280,8 +284,10 @@
         fmt(t.records) + "</td><td>" + fmt(t.lag) + "</td><td>" + fmt(clean) + "</td></tr>";
     }).concat((s.streams || []).map(function (t) {
       var kind = t.name.split("-").pop();
+      var counted = t.counted === "committed" ?
+        ' <span class="via" title="records the stream job has committed (Kinesis does not count appends)">committed</span>' : "";
       return "<tr><td><code>" + esc(t.name) + '</code> <span class="via">→ stream/' + esc(kind) + "</span></td><td>" +
-        fmt(t.records) + "</td><td>" + fmt(t.lag) + "</td><td>" + fmt(t.table_rows) + "</td></tr>";
+        fmt(t.records) + counted + "</td><td>" + fmt(t.lag) + "</td><td>" + fmt(t.table_rows) + "</td></tr>";
     })).join("");
     el.innerHTML = '<div class="cards">' + cards + '</div><table class="positions"><thead>' + head + "</thead><tbody>" +
       rows + '</tbody></table><p class="updated">status at <span id="status-time">' + esc(s.time || "") + "</span></p>";

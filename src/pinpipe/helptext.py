@@ -4,9 +4,10 @@ typer 0.29's rich help prints every option's type, flags included (``TyperOption
 answers ``<bool>``), although its plain help leaves a flag's type out, as click always did: a flag
 takes no value, so a type there reads as if ``--serve true`` were needed. typer has no setting for
 it (``metavar`` is not read for options), so :class:`Group` — the class of every pinpipe command
-group, given once where the groups are added — gives the flags of every command it resolves the
-class :class:`FlagOption`, which answers no type for a flag. That uses typer's public extension
-points only (``cls=``, ``get_command``, ``get_params``); typer itself is left as it is.
+group, given where the groups are made (``pinpipe``'s verbs, ``python -m pinpipe.sink``) — gives the
+flags of every command it resolves the class :class:`FlagOption`, which answers no type for a flag.
+That uses typer's public extension points only (``cls=``, ``get_command``, ``get_params``); typer
+itself is left as it is.
 """
 
 from __future__ import annotations
