@@ -54,3 +54,23 @@ class BackendUnavailableError(RetryableError):
 
 class ValidationError(PinpipeError):
     """Input that does not fit its contract (a bad row, a bad topic name)."""
+
+
+class DiskFullError(PinpipeError):
+    """A disk pinpipe writes to is full; what was not committed is re-read or re-written by the rerun."""
+
+
+#: How the C, Rust and Java libraries under pinpipe say ENOSPC.
+_DISK_FULL_WORDS = ("No space left on device", "os error 28", "Errno 28")
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """Whether ``exc`` (or what caused it) is a full disk, whichever library raised it."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, OSError) and seen.errno == 28:
+            return True
+        if any(words in str(seen) for words in _DISK_FULL_WORDS):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False

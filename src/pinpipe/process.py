@@ -134,6 +134,39 @@ def sigterm_as_interrupt() -> Iterator[None]:
         yield
 
 
+@contextmanager
+def native_stderr_into(log: Path) -> Iterator[None]:
+    """Route what native libraries print on file descriptor 2 to ``log``, and keep the terminal pinpipe's.
+
+    delta-rs's Rust runtime writes straight to fd 2: a worker thread that panics while the call that
+    started it fails (seen on a full disk: three ``thread 'tokio-rt-worker' panicked … Already shut
+    down`` dumps before the error) prints its panic there, whatever Python does. While this holds, fd 2
+    is ``log`` and Python's own stderr (rich, typer, the final error line) a copy of the terminal's
+    descriptor. A log that cannot be opened leaves everything as it was.
+    """
+    try:
+        log.parent.mkdir(parents=True, exist_ok=True)
+        target = open(log, "ab")  # noqa: SIM115  # held until fd 2 points at it
+    except OSError:
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    terminal = os.fdopen(saved, "w", buffering=1, errors="backslashreplace", closefd=False)
+    previous = sys.stderr
+    with target:
+        os.dup2(target.fileno(), 2)
+    sys.stderr = terminal
+    try:
+        yield
+    finally:
+        terminal.flush()
+        sys.stderr = previous
+        os.dup2(saved, 2)
+        terminal.close()
+        os.close(saved)
+
+
 def run_cli(app: typer.Typer, prog_name: str, argv: list[str] | None = None) -> int:
     """Run a Typer app to its exit code, through :func:`run_main`.
 

@@ -21,14 +21,14 @@ import pytest
 
 from pinpipe.insights import INSIGHTS
 from pinpipe.lake.store import open_lake
-from pinpipe.log import Record, TopicPartition
+from pinpipe.log import Record
 from pinpipe.settings import TABLES, Settings, get_settings
 from pinpipe.tables import batch_table, insight_table, read_table, warehouse_table
 from tests import services
 from tests.integration.stream_flow import log_records, pinpipe, row_ind
 from tests.sink.helpers import lake_records
 from tests.support import kafka as kafka_support
-from tests.support.acks import read_all
+from tests.support.acks import by_position, read_all
 from tests.support.gateway import Gateway
 
 pytestmark = [pytest.mark.services, pytest.mark.timeout(420)]
@@ -68,13 +68,6 @@ def seed_layout(home: Path, tmp_path: Path, aws_env: str) -> Iterator[Settings]:
         yield get_settings()
     finally:
         cluster.stop_all()
-
-
-def by_position(records: list[Record]) -> dict[TopicPartition, dict[int, bytes]]:
-    out: dict[TopicPartition, dict[int, bytes]] = {}
-    for r in records:
-        out.setdefault(r.tp, {})[r.offset] = r.value
-    return out
 
 
 def inds(kind: str, records: list[Record]) -> set[int]:

@@ -9,9 +9,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.integration.stream_flow import (
+    bad_records,
+    check_dead_letters_once,
     check_tables_hold_each_acknowledged_ind_once,
     current_settings,
     pinpipe,
@@ -43,10 +46,15 @@ def test_emulated_stream_lands_in_delta_exactly_once(stream_backend: str, gatewa
     # 400 random picks of 300 events: replays are certain, as with the real emulator.
     pinpipe("emulate", "stream", "--events", "400", "--seed", "3", "--api", gateway, "--batch-size", "50")
     pinpipe("emulate", "stream", "--events", "30", "--seed", "4", "--api", gateway, "--batch-size", "1")
+    settings = current_settings()
+    bad = bad_records(settings, 1)
+    for stream, body in bad:
+        assert httpx.put(f"{gateway}/streams/{stream}/record", json=body, timeout=30).status_code == 200
     done = pinpipe("stream", "run", "--until-idle", "--quiet", "--max-batch-records", "500")
     assert "rows written" in done.stderr
-    settings = current_settings()
-    check_tables_hold_each_acknowledged_ind_once(settings)
+    records = check_tables_hold_each_acknowledged_ind_once(settings)
+    # Each bad record once, at its position: on Kinesis the sequence number, which no int64 holds.
+    check_dead_letters_once(settings, records, len(bad))
     before = {k: len(table_rows(settings, f"stream/{k}")) for k in ("pin", "geo", "user")}
     pinpipe("stream", "run", "--until-idle", "--quiet")
     assert {k: len(table_rows(settings, f"stream/{k}")) for k in ("pin", "geo", "user")} == before

@@ -122,7 +122,7 @@ def test_a_write_that_fills_the_disk_leaves_no_temps(tmp_path: Path, monkeypatch
     (a sink that stopped on "No space left on device" had left 48 of them, most of the disk)."""
     import errno
 
-    from pinpipe.errors import BackendUnavailableError
+    from pinpipe.errors import DiskFullError
 
     lake = tmp_path / "lake"
     store = LocalLake(lake.as_uri())
@@ -138,7 +138,7 @@ def test_a_write_that_fills_the_disk_leaves_no_temps(tmp_path: Path, monkeypatch
 
     monkeypatch.setattr(LocalLake, "_stage", third_fills_the_disk)
     objects = {f"topics/t/partition=0/t+0+{i:010d}.json": b'{"a": 1}\n' * 100 for i in range(8)}
-    with pytest.raises(BackendUnavailableError, match="No space left on device"):
+    with pytest.raises(DiskFullError, match="the lake's disk is full"):
         store.write(objects)
     assert calls == 8  # every stage ran, and each one that wrote a temp had it removed
     assert list((lake / TMP_DIR).iterdir()) == []

@@ -19,9 +19,10 @@ def test_seventy_percent_of_capacity_for_30_s_without_errors(home: object) -> No
     # Loose: the schedule was kept for most requests (a busy shared machine may delay a few).
     assert result["requests"] >= planned - 1  # every scheduled request was sent (late ones counted apart)
     assert result["records_acknowledged"] == result["requests"] * result["records_per_request"]
-    # A leak guard, loose on purpose (the 3-minute figure is the one compared with 10 %). It compares the
-    # RSS ceilings of the first and last thirds after warm-up: a leak raises the ceiling over time, while
-    # the first burst of requests in flight raises it once (a CI run saw 76 -> 119 MB in the first 10 s,
-    # then flat: end-over-first-sample growth 0.55, high-water growth -0.02).
-    growth = result["rss_high_water_growth"]
-    assert growth is not None and growth < 0.25
+    # A leak guard, loose on purpose (the 3-minute figure is the one compared with 10 %): an absolute
+    # ceiling. What the gateway holds at once is bounded by the client's requests in flight (64 x 200
+    # records), so its RSS has a ceiling whatever the machine does; a stall of the log's fsync only
+    # queues up to that bound (a CI run: 75 -> 108 MB in a last window whose p99 was 881 ms, a ratio of
+    # the thirds' ceilings of 0.45), while a leak of even 100 bytes per record would add ~100 MB over the
+    # run's million records. Measured ceilings: 108-120 MB.
+    assert result["rss_mb_max"] < 200, result["by_10s"]

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 import orjson
 
 from pinpipe.emulate import Ack, OutRow, Stats
-from pinpipe.log import Record, open_log
+from pinpipe.log import Record, TopicPartition, open_log
 from pinpipe.settings import Settings
 
 READ_DEADLINE_S = 90.0
@@ -58,3 +58,11 @@ class AckLog:
             key = (destination, *position(ack))
             self.duplicates += key in self.acked
             self.acked[key] = row.ind
+
+
+def by_position(records: Sequence[Record]) -> dict[TopicPartition, dict[int, bytes]]:
+    """Records as the lake holds them (``tests.sink.helpers.lake_records``): value by offset, per partition."""
+    out: dict[TopicPartition, dict[int, bytes]] = {}
+    for r in records:
+        out.setdefault(r.tp, {})[r.offset] = r.value
+    return out

@@ -100,3 +100,36 @@ def test_an_http_endpoint_is_allowed_without_an_object_store_variable(monkeypatc
     monkeypatch.setenv("AWS_ENDPOINT_URL", "https://s3.example.com")
     assert "AWS_ALLOW_HTTP" not in (storage_options("s3://bucket/t") or {})
     assert storage_options("/a/local/table") is None
+
+
+def _dead_letters(offsets: list[int], *, position: bool) -> pa.Table:
+    from datetime import UTC, datetime
+
+    from pinpipe.clean.inprocess import dead_letter_table
+
+    n = len(offsets)
+    records = pa.table(
+        {
+            "topic": ["t.pin"] * n,
+            "partition": pa.array([0] * n, pa.int64()),
+            "offset": pa.array(offsets, pa.int64()),
+            "value": [f"bad {o}" for o in offsets],
+            "reason": ["not a JSON object"] * n,
+        }
+    )
+    table = dead_letter_table(records, "batch", datetime(2026, 1, 1, tzinfo=UTC))
+    return table if position else table.drop_columns(["position"])
+
+
+def test_a_dead_letter_table_written_before_position_existed_gets_it(tmp_path: Path) -> None:
+    """An older warehouse's dead_letter (no ``position``) is extended in place: the column is added and
+    filled from each row's offset, so a rerun of an old day adds no row twice (the key is the position)."""
+    from pinpipe.tables import add_dead_letters
+
+    uri = str(tmp_path / "dead_letter")
+    write_deltalake(uri, _dead_letters([1, 2], position=False))
+    assert "position" not in [f.name for f in DeltaTable(uri).schema().fields]
+
+    add_dead_letters(uri, _dead_letters([2, 3], position=True))  # 2 was there already
+    rows = sorted((r["offset"], r["position"]) for r in DeltaTable(uri).to_pyarrow_table().to_pylist())
+    assert rows == [(1, "1"), (2, "2"), (3, "3")]

@@ -42,6 +42,7 @@ class LogWatch:
         self.partitions = partitions
         self.error: str | None = None  # why the last probe failed; None while the log answers
         self.ensured = False
+        self.mistake: Exception | None = None  # what the last probe failed on when it was not an outage
         self._wake = asyncio.Event()
 
     def refusal(self) -> LogDownError | None:
@@ -71,6 +72,12 @@ class LogWatch:
                 )
             self.error = str(exc)
             return False
+        except Exception as exc:  # a mistake (settings, permissions), not an outage: refused alike, said louder
+            if self.error != str(exc):
+                logger.error("event log refused the gateway: %s", exc)
+            self.error, self.mistake = str(exc), exc
+            return False
+        self.mistake = None
         if self.error is not None:
             logger.warning("event log answers again: %s", ", ".join(self.names))
         self.error = None
@@ -91,6 +98,8 @@ class LogWatch:
         done, _ = await asyncio.wait({first}, timeout=START_WAIT_S)
         if not done:
             self.error = "the event log has not answered since start-up"
+        elif self.mistake is not None:
+            raise self.mistake  # wrong settings stop start-up in one line; only an outage is waited out
 
         async def keep_watching() -> None:
             answered = await first

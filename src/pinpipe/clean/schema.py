@@ -131,12 +131,19 @@ DEAD_LETTER_SCHEMA = pa.schema(
         pa.field("topic", pa.string()),
         pa.field("partition", pa.int64()),
         pa.field("offset", pa.int64()),
+        pa.field("position", pa.string()),
         pa.field("value", pa.string()),
         pa.field("reason", pa.string()),
         pa.field("time", TIMESTAMP),
     ]
 )
-DEAD_LETTER_KEY: tuple[str, ...] = ("source", "topic", "partition", "offset")
+# ``offset`` is NULL where the log has no dense int64 offsets (a Kinesis sequence number runs to 2^128);
+# ``position`` is never NULL: the offset as text, or the sequence number in full. So it is the key.
+DEAD_LETTER_KEY: tuple[str, ...] = ("source", "topic", "partition", "position")
+#: Added after dead_letter tables were first written: readers and writers add it to older tables.
+DEAD_LETTER_ADDED = ("position",)
+#: An older table's rows get their position from their offset (every one of them had a dense offset).
+POSITION_OF_OFFSET = "CAST(offset AS STRING)"
 
 
 def check_kind(kind: str) -> str:
@@ -150,6 +157,10 @@ def conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
     """Give an engine's output exactly ``schema``: column order, names and types (e.g. naive UTC → tz UTC)."""
     columns = []
     for field in schema:
+        if field.name == "position" and "position" not in table.column_names and "offset" in table.column_names:
+            # dead letters of a log with dense offsets: the position is the offset, as text
+            columns.append(table.column("offset").cast(pa.string()))
+            continue
         column = table.column(field.name)
         if field.type == TIMESTAMP and pa.types.is_timestamp(column.type) and column.type.tz is None:
             column = column.cast(pa.timestamp("us")).cast(TIMESTAMP)

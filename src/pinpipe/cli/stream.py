@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from pinpipe.cli._common import err_console, settings
+from pinpipe.process import native_stderr_into
 
 app = typer.Typer(help="Clean the streams continuously into Delta tables, exactly once.", no_args_is_help=True)
 
@@ -74,7 +75,9 @@ def run(
             max_batch_records=max_batch_records, max_batch_ms=max_batch_ms, until_idle=until_idle, status=not quiet
         ),
     )
-    summary = job.run()
+    # What delta-rs's runtime prints itself (panics of its worker threads) goes to the log, not the terminal.
+    with native_stderr_into(config.home / "logs" / "native.log"):
+        summary = job.run()
     p50, p99 = summary.latency.percentile(50), summary.latency.percentile(99)
     latency = "" if p50 is None else f", latency p50 {p50:,.0f} ms p99 {p99:,.0f} ms"
     err_console().print(

@@ -24,7 +24,14 @@ from typing import Any
 
 import pyarrow as pa
 
-from pinpipe.clean.schema import CLEAN_SCHEMAS, DEAD_LETTER_KEY, DEAD_LETTER_SCHEMA, RAW_RECORD_SCHEMA
+from pinpipe.clean.schema import (
+    CLEAN_SCHEMAS,
+    DEAD_LETTER_ADDED,
+    DEAD_LETTER_KEY,
+    DEAD_LETTER_SCHEMA,
+    POSITION_OF_OFFSET,
+    RAW_RECORD_SCHEMA,
+)
 from pinpipe.clean.sql import SPARK, clean_sql, dead_letter_sql, staged_sql
 from pinpipe.engines.base import Cleaned
 from pinpipe.insights.queries import INSIGHTS, VIEW_COLUMNS, VIEWS
@@ -56,6 +63,8 @@ def conformed(frame: Any, schema: pa.Schema) -> Any:
     """``frame`` with exactly ``schema``'s columns, in order, cast to its types."""
     from pyspark.sql import functions as F
 
+    if "position" in schema.names and "position" not in frame.columns and "offset" in frame.columns:
+        frame = frame.withColumn("position", F.col("offset").cast("string"))  # dense offsets: the same, as text
     return frame.select([F.col(f"`{f.name}`").cast(sql_type(f.type)).alias(f.name) for f in schema])
 
 
@@ -70,11 +79,22 @@ class DeltaSparkTables:
         return bool(jvm.io.delta.tables.DeltaTable.isDeltaTable(self.spark._jsparkSession, path))
 
     def ensure(self, path: str, schema: pa.Schema) -> bool:
-        """Create the table with ``schema`` unless it exists; whether it did exist."""
+        """Create the table with ``schema`` unless it exists; whether it did exist. An existing dead_letter
+        table written before ``position`` existed gets it (:data:`DEAD_LETTER_ADDED`), filled from ``offset``."""
         if self.exists(path):
+            if schema == DEAD_LETTER_SCHEMA:
+                self._add_position(path)
             return True
         self.spark.sql(f"CREATE TABLE IF NOT EXISTS delta.`{path}` ({table_ddl(schema)}) USING delta")
         return False
+
+    def _add_position(self, path: str) -> None:
+        columns = set(self.spark.read.format("delta").load(path).columns)
+        missing = [name for name in DEAD_LETTER_ADDED if name not in columns]
+        if missing:
+            added = ", ".join(f"`{name}` STRING" for name in missing)
+            self.spark.sql(f"ALTER TABLE delta.`{path}` ADD COLUMNS ({added})")
+            self.spark.sql(f"UPDATE delta.`{path}` SET position = {POSITION_OF_OFFSET} WHERE position IS NULL")
 
     def version(self, path: str) -> int:
         """The table's current version (its latest commit)."""

@@ -19,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from pinpipe.errors import BackendUnavailableError, ConfigError
+from pinpipe.errors import BackendUnavailableError, ConfigError, DiskFullError, is_disk_full
 from pinpipe.lake.layout import TOPICS_DIR
 from pinpipe.lake.store import check_key, file_path
 from pinpipe.process import pid_alive
@@ -106,6 +106,11 @@ class LocalLake:
             for tmp in staged:
                 with contextlib.suppress(OSError):
                     os.unlink(tmp)
+            if is_disk_full(exc):
+                raise DiskFullError(
+                    f"the lake's disk is full ({self.url}): the files being written were removed, none committed",
+                    hint="free space or grow the disk, then run again: the sink resumes at its committed offsets",
+                ) from exc
             raise BackendUnavailableError(f"lake write to {self.url} failed: {exc}", retry_after=1.0) from exc
 
     def _stager(self) -> ThreadPoolExecutor:

@@ -29,7 +29,7 @@ import os
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -39,6 +39,7 @@ import pyarrow.compute as pc
 
 from pinpipe.clean.inprocess import dead_letter_table
 from pinpipe.clean.schema import CLEAN_SCHEMAS, DEAD_LETTER_SCHEMA
+from pinpipe.errors import DiskFullError, PinpipeError, is_disk_full
 from pinpipe.log import EventLog, Record, TopicPartition, ensure_topics, open_log
 from pinpipe.log.names import STREAM_GROUP
 from pinpipe.process import graceful_stop
@@ -50,7 +51,7 @@ from pinpipe.stream.lock import WarehouseLock
 from pinpipe.stream.metrics import LatencyHistogram, StatusLine, StreamMetrics, stream_metrics
 from pinpipe.stream.positions import INT64_MAX, PositionCodec, Stored, app_id, codec_for, resume_offsets
 from pinpipe.stream.table import DeltaSink, Upkeep
-from pinpipe.tables import dead_letter_table_uri, storage_options, warehouse_table
+from pinpipe.tables import dead_letter_table_uri, storage_options, upgrade_dead_letters, warehouse_table
 
 DEAD_LETTER_SOURCE = "stream"
 DEAD = "dead_letter"  # the app-id role of a partition's dead letters
@@ -163,6 +164,7 @@ class StreamJob:
                 uri, CLEAN_SCHEMAS[kind], self.codec, upkeep=upkeep, storage_options=storage_options(uri)
             )
         dead_uri = dead_letter_table_uri(settings)
+        upgrade_dead_letters(dead_uri)  # an older table gets its position column before the first append
         self.dead = DeltaSink(
             dead_uri,
             DEAD_LETTER_SCHEMA,
@@ -211,6 +213,7 @@ class StreamJob:
             if own_lock:
                 stack.callback(self.lock.release)
             stack.enter_context(graceful_stop(self._stop))
+            stack.enter_context(_disk_full_as_one_line(self.settings))
             self._open()
             try:
                 idle_polls = 0
@@ -355,8 +358,9 @@ class StreamJob:
                 "topic": pa.array([r.record.topic for r in dead_letters], pa.string()),
                 "partition": pa.array([r.record.partition for r in dead_letters], pa.int64()),
                 "offset": pa.array([_dead_letter_offset(r.record.offset) for r in dead_letters], pa.int64()),
+                "position": pa.array([str(r.record.offset) for r in dead_letters], pa.string()),
                 "value": pa.array([_raw_text(r.record.value) for r in dead_letters], pa.string()),
-                "reason": pa.array([_reason(r) for r in dead_letters], pa.string()),
+                "reason": pa.array([r.reason for r in dead_letters], pa.string()),
             }
         )
         return dead_letter_table(records, DEAD_LETTER_SOURCE)
@@ -402,6 +406,23 @@ class StreamJob:
             self.on_commit(summary)
 
 
+@contextlib.contextmanager
+def _disk_full_as_one_line(settings: Settings) -> Iterator[None]:
+    """A full warehouse disk as what it is. delta-rs says it as ``DeltaError: Failed to parse parquet:
+    … No space left on device``; every commit is all or nothing, so the rerun resumes exactly."""
+    try:
+        yield
+    except PinpipeError:
+        raise
+    except Exception as exc:
+        if not is_disk_full(exc):
+            raise
+        raise DiskFullError(
+            f"the warehouse's disk is full ({settings.warehouse_url}): the micro-batch in hand was not committed",
+            hint="free space or grow the disk, then run again: the job resumes after its last commit",
+        ) from exc
+
+
 def _above(record: Record, held: Stored | None) -> bool:
     return held is None or record.offset > held.offset
 
@@ -423,14 +444,8 @@ def _last_per_partition(batch: list[Record]) -> dict[TopicPartition, int]:
 
 
 def _dead_letter_offset(offset: int) -> int | None:
-    """dead_letter.offset is int64; a Kinesis sequence number beyond it is kept in the reason instead."""
+    """dead_letter.offset is int64; a Kinesis sequence number beyond it is in ``position`` only."""
     return offset if offset <= INT64_MAX else None
-
-
-def _reason(letter: DeadLetter) -> str:
-    if letter.record.offset > INT64_MAX:
-        return f"{letter.reason} [sequence number {letter.record.offset}]"
-    return letter.reason
 
 
 def _raw_text(value: bytes) -> str:

@@ -12,6 +12,7 @@ from pinpipe.tables.delta import (
     replace_table,
     run_metadata,
     storage_options,
+    upgrade_dead_letters,
     warehouse_table,
 )
 
@@ -27,5 +28,6 @@ __all__ = [
     "replace_table",
     "run_metadata",
     "storage_options",
+    "upgrade_dead_letters",
     "warehouse_table",
 ]

@@ -24,7 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pinpipe.aws import aws_environment, require_bucket
-from pinpipe.clean.schema import DEAD_LETTER_KEY, DEAD_LETTER_SCHEMA, conform
+from pinpipe.clean.schema import DEAD_LETTER_ADDED, DEAD_LETTER_KEY, DEAD_LETTER_SCHEMA, POSITION_OF_OFFSET, conform
 from pinpipe.settings import Settings, local_path
 
 Rows: TypeAlias = pa.Table | pa.RecordBatchReader
@@ -297,10 +297,28 @@ def parquet_files(table: Any) -> list[str] | None:
 
 
 def add_dead_letters(uri: str, rows: pa.Table, metadata: Mapping[str, str] | None = None) -> None:
-    """Add dead letters not already there (keyed by source, topic, partition, offset): reruns add none."""
-    if rows.num_rows == 0 and open_table(uri) is not None:
+    """Add dead letters not already there (keyed by source, topic, partition, position): reruns add none."""
+    table = upgrade_dead_letters(uri)
+    if rows.num_rows == 0 and table is not None:
         return
     merge_rows(uri, rows, DEAD_LETTER_SCHEMA, DEAD_LETTER_KEY, update=False, metadata=metadata)
+
+
+def upgrade_dead_letters(uri: str) -> Any | None:
+    """The dead_letter table at ``uri`` (None if there is none yet), with the columns added since older
+    tables were written (:data:`~pinpipe.clean.schema.DEAD_LETTER_ADDED`): ``position`` is added and
+    filled from ``offset``, which every such row has (only dense-offset logs wrote one before)."""
+    from deltalake.schema import Field, PrimitiveType
+
+    table = open_table(uri)
+    if table is None:
+        return None
+    have = {field.name for field in table.schema().fields}
+    missing = [name for name in DEAD_LETTER_ADDED if name not in have]
+    if missing:
+        table.alter.add_columns([Field(name, PrimitiveType("string"), nullable=True) for name in missing])
+        table.update(updates={"position": POSITION_OF_OFFSET}, predicate="position IS NULL")
+    return table
 
 
 def replace_table(uri: str, rows: pa.Table, schema: pa.Schema, metadata: Mapping[str, str] | None = None) -> None:
