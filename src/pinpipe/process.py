@@ -208,9 +208,8 @@ def run_main(main: Callable[[], object], *, debug: bool = False) -> int:
         if debug:
             raise
         # Library messages can run to many lines (object_store's error chains): the first says what.
-        lines = str(exc).strip().splitlines()
-        more = " (run with --debug for the whole message and the traceback)" if len(lines) > 1 else ""
-        first = lines[0] if lines else ""
-        typer.echo(f"error: {type(exc).__name__}: {first}{more or ' (run with --debug for the traceback)'}", err=True)
+        lines = str(exc).strip().splitlines() or [""]
+        rest = "the whole message and the traceback" if len(lines) > 1 else "the traceback"
+        typer.echo(f"error: {type(exc).__name__}: {lines[0]} (run with --debug for {rest})", err=True)
         return 1
     return returned if isinstance(returned, int) else 0

@@ -83,14 +83,17 @@ class LogWatch:
         self.error = None
         return True
 
-    async def run(self) -> None:
-        """Probe until the log answers, then again each time a request suspects it."""
+    async def run(self, first: asyncio.Future[bool] | None = None) -> None:
+        """Probe until the log answers, then again each time a request suspects it; ``first``: a probe
+        already under way (start-up's), whose answer counts as this loop's first."""
+        answered = await first if first is not None else await self.probe()
         while True:
-            if await self.probe():
+            if answered:
                 await self._wake.wait()
                 self._wake.clear()
             else:
                 await asyncio.sleep(PROBE_S)
+            answered = await self.probe()
 
     async def start(self) -> asyncio.Task[None]:
         """The watcher task, after the first probe has answered or :data:`START_WAIT_S` has passed."""
@@ -100,14 +103,4 @@ class LogWatch:
             self.error = "the event log has not answered since start-up"
         elif self.mistake is not None:
             raise self.mistake  # wrong settings stop start-up in one line; only an outage is waited out
-
-        async def keep_watching() -> None:
-            answered = await first
-            if answered:
-                await self._wake.wait()
-                self._wake.clear()
-            else:
-                await asyncio.sleep(PROBE_S)
-            await self.run()
-
-        return asyncio.create_task(keep_watching())
+        return asyncio.create_task(self.run(first))
