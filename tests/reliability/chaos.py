@@ -88,6 +88,7 @@ class Load(threading.Thread):
     batch_size: int
     episode_events: int = 400
     prefix: str = "pinterest"
+    attempts: int = 40  # per request; 503s with Retry-After 1 s make this about as many seconds of outage
     acks: AckLog = field(default_factory=AckLog)
     summaries: list[Summary] = field(default_factory=list)
     error: BaseException | None = None
@@ -110,7 +111,7 @@ class Load(threading.Thread):
                     rate=self.rate,
                     concurrency=4,
                     batch_size=self.batch_size,
-                    retry=RetryPolicy(attempts=40, cap_s=1.0),
+                    retry=RetryPolicy(attempts=self.attempts, cap_s=1.0),
                 )
                 summary = run_emulator(options, on_ack=self.acks)
                 self.summaries.append(summary)
