@@ -17,12 +17,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pinpipe.emulate import EmulateOptions, RetryPolicy, Summary, run_emulator
+from pinpipe.lake.store import open_lake
 from pinpipe.log import TopicPartition
 from pinpipe.log.embedded import EmbeddedLog
+from pinpipe.settings import Settings
 from tests.api.conftest import read_back
 from tests.services import wait_until
-from tests.sink.helpers import Expected
-from tests.support.acks import AckLog
+from tests.sink.helpers import Expected, assert_exactly_once, lake_records
+from tests.support.acks import AckLog, ind_of, read_all
 from tests.support.processes import terminate
 
 
@@ -148,3 +150,31 @@ def pinpipe_env(home: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PINPIPE_")}
     env.update(PINPIPE_HOME=str(home), **extra)
     return env
+
+
+def kafka_log_contents(settings: Settings, topics: list[str], at_least: int) -> Expected:
+    records = read_all(str(settings.log_url), settings, topics, at_least)
+    by_tp: dict[TopicPartition, dict[int, bytes]] = {}
+    for r in records:
+        by_tp.setdefault(TopicPartition(r.topic, r.partition), {})[r.offset] = r.value
+    out: Expected = {}
+    for tp, values in by_tp.items():
+        assert sorted(values) == list(range(len(values))), f"{tp}: offsets not dense"
+        out[tp] = [values[o] for o in range(len(values))]
+    return out
+
+
+def check_lake_holds_each_acknowledged_record_once(
+    settings: Settings, topics: Sequence[str], acks: AckLog, lake_dir: Path
+) -> Expected:
+    """After a drain on Kafka: the lake equals the log per partition (offsets dense), every acknowledged
+    record is in it at its acknowledged offset, and no offset was acknowledged twice; the log's contents."""
+    in_log = kafka_log_contents(settings, list(topics), len(acks.acked))
+    lake = open_lake(str(lake_dir))
+    assert_exactly_once(lake, in_log)
+    in_lake = lake_records(lake)
+    assert acks.duplicates == 0
+    for (topic, partition, offset), ind in acks.acked.items():
+        got = in_lake.get(TopicPartition(topic, partition), {}).get(offset)
+        assert got is not None and ind_of(got) == ind, f"acknowledged {topic}[{partition}]@{offset}"
+    return in_log

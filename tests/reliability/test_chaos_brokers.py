@@ -27,16 +27,11 @@ import orjson
 import pytest
 from confluent_kafka.admin import AdminClient
 
-from pinpipe.lake.store import open_lake
-from pinpipe.log import TopicPartition
 from pinpipe.log.kafka import DEFAULT_DELIVERY_TIMEOUT_MS
 from pinpipe.settings import TABLES, get_settings
 from tests.integration.stream_flow import pinpipe, unique_prefix
-from tests.reliability.chaos import Load, pinpipe_env
-from tests.reliability.test_chaos_kafka import kafka_log_contents
+from tests.reliability.chaos import Load, check_lake_holds_each_acknowledged_record_once, pinpipe_env
 from tests.services import wait_until
-from tests.sink.helpers import assert_exactly_once, lake_records
-from tests.support.acks import ind_of
 from tests.support.gateway import Gateway
 from tests.support.kafka import QUIET, KafkaCluster
 
@@ -102,8 +97,9 @@ def test_brokers_killed_under_load_lose_and_double_nothing_acknowledged(
         for _ in range(ROUNDS):
             target = load.acknowledged + rng.randint(200, 1200)
             wait_until(lambda t=target: load.acknowledged >= t, timeout=120, what="acknowledgements")
-            victim_tp = rng.choice(sorted(partition_state(kafka_cluster, topics)))
-            victim = partition_state(kafka_cluster, topics)[victim_tp][0]
+            state = partition_state(kafka_cluster, topics)
+            victim_tp = rng.choice(sorted(state))
+            victim = state[victim_tp][0]
             kafka_cluster.kill(victim)
             kills += 1
 
@@ -149,14 +145,7 @@ def test_brokers_killed_under_load_lose_and_double_nothing_acknowledged(
 
     pinpipe("sink", "run", "--until-idle", "--flush-size", "500")
     acks = load.acks
-    in_log = kafka_log_contents(settings, topics, len(acks.acked))
-    lake = open_lake(str(home / "lake"))
-    assert_exactly_once(lake, in_log)
-    in_lake = lake_records(lake)
-    assert acks.duplicates == 0
-    for (topic, partition, offset), ind in acks.acked.items():
-        got = in_lake.get(TopicPartition(topic, partition), {}).get(offset)
-        assert got is not None and ind_of(got) == ind, f"acknowledged {topic}[{partition}]@{offset}"
+    in_log = check_lake_holds_each_acknowledged_record_once(settings, topics, acks, home / "lake")
     report = {"broker_kills": kills + len(kafka_cluster.nodes), "leaders_killed": kills,
               "acknowledged": len(acks.acked), "in_log": sum(len(v) for v in in_log.values()), "lost": 0,
               "duplicated": 0}  # fmt: skip

@@ -25,9 +25,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from pinpipe.lake.store import open_lake
-from pinpipe.log import TopicPartition
-from pinpipe.settings import TABLES, Settings, get_settings
+from pinpipe.settings import TABLES, get_settings
 from tests import services
 from tests.integration.stream_flow import (
     check_tables_hold_each_acknowledged_ind_once,
@@ -35,10 +33,8 @@ from tests.integration.stream_flow import (
     pinpipe,
     unique_prefix,
 )
-from tests.reliability.chaos import Load, Service, pinpipe_env
+from tests.reliability.chaos import Load, Service, check_lake_holds_each_acknowledged_record_once, pinpipe_env
 from tests.services import wait_until
-from tests.sink.helpers import Expected, assert_exactly_once, lake_records
-from tests.support.acks import ind_of, read_all
 from tests.support.gateway import Gateway
 from tests.support.kafka import KafkaCluster
 from tests.support.processes import PINPIPE, assert_none_left, child_pids
@@ -65,18 +61,6 @@ def assigned(service: Service) -> set[tuple[str, int]]:
 class Worker(Service):
     def tail_all(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-
-
-def kafka_log_contents(settings: Settings, topics: list[str], at_least: int) -> Expected:
-    records = read_all(str(settings.log_url), settings, topics, at_least)
-    by_tp: dict[TopicPartition, dict[int, bytes]] = {}
-    for r in records:
-        by_tp.setdefault(TopicPartition(r.topic, r.partition), {})[r.offset] = r.value
-    out: Expected = {}
-    for tp, values in by_tp.items():
-        assert sorted(values) == list(range(len(values))), f"{tp}: offsets not dense"
-        out[tp] = [values[o] for o in range(len(values))]
-    return out
 
 
 @pytest.mark.kafka_chaos
@@ -155,14 +139,7 @@ def test_kafka_group_members_killed_partitions_move_nothing_lost_or_doubled(
     pinpipe("stream", "run", "--until-idle", "--quiet")
 
     batch_acks = loads[0].acks
-    in_log = kafka_log_contents(settings, sorted(topics), len(batch_acks.acked))
-    lake = open_lake(str(home / "lake"))
-    assert_exactly_once(lake, in_log)
-    in_lake = lake_records(lake)
-    assert batch_acks.duplicates == 0
-    for (topic, partition, offset), ind in batch_acks.acked.items():
-        got = in_lake.get(TopicPartition(topic, partition), {}).get(offset)
-        assert got is not None and ind_of(got) == ind, f"acknowledged {topic}[{partition}]@{offset}"
+    in_log = check_lake_holds_each_acknowledged_record_once(settings, sorted(topics), batch_acks, home / "lake")
     check_tables_hold_each_acknowledged_ind_once(settings)
     assert_none_left([*gateway_pids(gateway), *(p for s in [*sinks, *jobs] for p in s.pids)], before)
     report = {"kills": kills, "partition_moves_observed": moves, "acked_batch": len(batch_acks.acked),
