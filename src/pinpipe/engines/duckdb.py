@@ -17,9 +17,10 @@ Why it is shaped so (each measured on 1M events, 3.9M records, in bench/batch.py
 - **Writing.** Rows new to a table (all of them on a first run; those above the table's largest ``ind``
   on a later day) are written by DuckDB's own Parquet writer, one file per thread, straight into the
   table's folder and committed as one Delta transaction with the files' statistics
-  (:func:`pinpipe.tables.delta.add_files`). Through Arrow and delta-rs the same rows cost a conversion
-  plus an encoding on one thread per table. Rows that may already be in the table are merged by
-  delta-rs, as any engine's (``merge_on_ind``).
+  (:func:`pinpipe.tables.delta.add_files`), plainly encoded: DuckDB's dictionary attempts on the wide,
+  mostly distinct text columns cost about a sixth of the write (files 5 % larger). Through Arrow and
+  delta-rs the same rows cost a conversion plus an encoding on one thread per table. Rows that may
+  already be in the table are merged by delta-rs, as any engine's (``merge_on_ind``).
 - **Insights** read the Delta tables' Parquet files with DuckDB's reader (just the columns they use,
   in parallel) and run the nine queries there.
 """
@@ -93,20 +94,22 @@ class DuckDBEngine(DeltaRsTables):
             self.con.register_filesystem(s3fs.S3FileSystem())
             self._s3_registered = True
 
-    def _read_text(self, files: Sequence[LakeFile]) -> str:
-        """(topic, partition, offset, value) of plain ``files``: one ``read_text`` scan of them."""
-        paths = ", ".join(literal(str(f.local_path or f.url)) for f in files)
-        return duckdb_records_sql(f"read_text([{paths}])", files[0].info.topic)
+    def _read_text(self, topic: str, locations: Sequence[str]) -> str:
+        """(topic, partition, offset, value) of plain files at ``locations``: one ``read_text`` scan of them."""
+        paths = ", ".join(literal(location) for location in locations)
+        return duckdb_records_sql(f"read_text([{paths}])", topic)
 
     def _raw_source(self, kind: str, plain: Sequence[LakeFile], packed: pa.Table | None) -> str:
         """A relation of (topic, partition, offset, value) over ``plain`` files and ``packed`` records."""
         parts: list[str] = []
         if plain:
-            if any(f.local_path is None for f in plain):
+            paths = [f.local_path for f in plain]  # once per file: a tenth of a second per 2,000 files
+            if any(path is None for path in paths):
                 self._register_s3()
+            locations = [str(path or f.url) for f, path in zip(plain, paths, strict=True)]
             # one scan per thread (round robin keeps their sizes even): each is a pipeline of its own
-            groups = [list(plain[i :: self.threads]) for i in range(min(self.threads, len(plain)))]
-            parts.extend(self._read_text(group) for group in groups)
+            groups = [locations[i :: self.threads] for i in range(min(self.threads, len(plain)))]
+            parts.extend(self._read_text(plain[0].info.topic, group) for group in groups)
         if packed is not None or not parts:
             self.con.register(f"packed_{kind}", packed if packed is not None else RAW_RECORD_SCHEMA.empty_table())
             parts.append(f"SELECT * FROM packed_{kind}")
@@ -185,7 +188,8 @@ class DuckDBEngine(DeltaRsTables):
         folder.mkdir(parents=True, exist_ok=True)
         written = self.con.execute(
             f"COPY ({query}) TO {literal(str(folder))} (FORMAT parquet, PER_THREAD_OUTPUT true, APPEND true,"
-            f" FILENAME_PATTERN 'part-{{uuid}}', FILE_SIZE_BYTES '{FILE_SIZE}', RETURN_STATS true)"
+            f" FILENAME_PATTERN 'part-{{uuid}}', FILE_SIZE_BYTES '{FILE_SIZE}', RETURN_STATS true,"
+            " DICTIONARY_SIZE_LIMIT 1)"
         ).fetchall()
         files = [_file_stats(folder, row) for row in written if row[1]]
         if files or open_table(uri) is None:
