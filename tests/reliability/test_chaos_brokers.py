@@ -38,7 +38,7 @@ from tests.support.kafka import QUIET, KafkaCluster
 pytestmark = [pytest.mark.slow, pytest.mark.services]
 
 SEED = 20261202
-ROUNDS = 3
+ROUNDS = 2
 PARTITIONS = 3
 #: The longest a produce may take while no broker answers: the gateway waits out the producer's
 #: delivery timeout (+5 s for its delivery report), then answers 503.
