@@ -95,9 +95,7 @@ def run_batch(
             closing.callback(runner.close)  # closed first, while the lake it may read is still open
         metadata = run_metadata("batch", scope, started)
         cleaned = runner.clean(files, lake)
-        summary.records_read = dict(cleaned.records_read)
         summary.durations["read_clean"] = time.perf_counter() - clock
-        say("read " + ", ".join(f"{k} {n:,}" for k, n in summary.records_read.items()) + " records")
 
         clock = time.perf_counter()
 
@@ -111,6 +109,9 @@ def run_batch(
                 counts = dict(zip(TABLES, pool.map(write, TABLES), strict=True))
         else:
             counts = {kind: write(kind) for kind in TABLES}
+        # read after the writes: an engine may read a big lake a part at a time while it writes
+        summary.records_read = dict(cleaned.records_read)
+        say("read " + ", ".join(f"{k} {n:,}" for k, n in summary.records_read.items()) + " records")
         summary.rows_written = {kind: counts[kind] for kind in TABLES}
         summary.dead_letters = runner.add_dead_letters(cleaned, dead_letter_table_uri(settings), started, metadata)
         summary.durations["write_tables"] = time.perf_counter() - clock

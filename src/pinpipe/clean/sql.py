@@ -291,8 +291,12 @@ def _typed_columns(kind: str) -> str:
     return ", ".join(f"f_{f.name}" for f in RAW_FIELDS[kind])
 
 
-def clean_sql(dialect: Dialect, kind: str, staged: str) -> str:
+def clean_sql(dialect: Dialect, kind: str, staged: str, exclude: str | None = None) -> str:
     """The clean rows of ``staged``: records that fit, one per ``ind`` — the lowest (partition, offset) wins.
+
+    ``exclude`` names a relation of ``ind`` values whose rows are left out: those an earlier part of
+    the same run already gave (an engine cleaning a big lake a part at a time, in (partition, offset)
+    order, so an earlier part's record always wins).
 
     The clean columns are computed from the typed ones after the winners are chosen: for the replays'
     rows they would be computed for nothing, and staged they cost more room (a list per geo row).
@@ -300,9 +304,9 @@ def clean_sql(dialect: Dialect, kind: str, staged: str) -> str:
     q = dialect.ident
     cleaned = ", ".join(f"{expr} AS {q(name)}" for name, expr in clean_columns(dialect, kind))
     order = dialect.position.format(partition=q("partition"), offset=q("offset"))
-    first = dialect.first_per_key.format(
-        columns=_typed_columns(kind), source=staged, where="reason IS NULL", key=f"f_{ID_FIELD[kind]}", order=order
-    )
+    key = f"f_{ID_FIELD[kind]}"
+    where = "reason IS NULL" + ("" if exclude is None else f" AND {key} NOT IN (SELECT ind FROM {exclude})")
+    first = dialect.first_per_key.format(columns=_typed_columns(kind), source=staged, where=where, key=key, order=order)
     return f"SELECT {cleaned} FROM ({first}) AS first_records"
 
 

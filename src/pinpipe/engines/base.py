@@ -32,6 +32,9 @@ from pinpipe.tables.delta import Rows
 class Cleaned:
     """An engine's cleaning outcome; ``rows(kind)`` gives one kind's clean rows (read it once).
 
+    ``records_read`` and ``dead_letters`` are complete once every kind is merged: an engine that reads
+    a big lake a part at a time while it writes (DuckDB past its memory budget) adds to them there.
+
     ``writers``: how many tables may be written from threads at once (DuckDB: cursors per thread and
     deltalake encoding without the GIL overlap on two cores; Spark: a small table's write is mostly
     commit latency, and Spark runs jobs from several threads side by side).
@@ -101,7 +104,7 @@ def skip_pandas_probe() -> None:
         sys.meta_path.remove(finder)
 
 
-class _Counted:
+class Counted:
     """A pass-through over Arrow rows that counts what the writer consumed."""
 
     def __init__(self, rows: Rows) -> None:
@@ -129,7 +132,7 @@ class DeltaRsTables:
         from pinpipe.clean.schema import CLEAN_SCHEMAS
         from pinpipe.tables.delta import merge_on_ind
 
-        counted = _Counted(cleaned.rows(kind))
+        counted = Counted(cleaned.rows(kind))
         merge_on_ind(uri, counted.reader(), CLEAN_SCHEMAS[kind], metadata)
         return counted.count
 

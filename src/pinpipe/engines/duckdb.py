@@ -14,6 +14,9 @@ Why it is shaped so (each measured on 1M events, 3.9M records, in bench/batch.py
   in-memory database that spills to a temporary folder past ``memory_limit``. A table in an attached
   database file took about 3× as long to build (DuckDB compresses and checkpoints what it writes
   there); deduplicating on the fly (``DISTINCT ON``) instead of staging took 3× as long on two threads.
+  A topic with more JSON than half of ``memory_limit`` is staged and written a part at a time
+  (:func:`lake_parts`, in the lake's order, each part's rows of an ``ind`` an earlier part gave left
+  out): a lake that big spilled its staged table instead, and its time grew faster than its size.
 - **Writing.** Rows new to a table (all of them on a first run; those above the table's largest ``ind``
   on a later day) are written by DuckDB's own Parquet writer, one file per thread, straight into the
   table's folder and committed as one Delta transaction with the files' statistics
@@ -27,6 +30,7 @@ Why it is shaped so (each measured on 1M events, 3.9M records, in bench/batch.py
 
 from __future__ import annotations
 
+import re
 import shutil
 import tempfile
 from collections.abc import Mapping, Sequence
@@ -37,15 +41,17 @@ from typing import Any
 import pyarrow as pa
 
 from pinpipe.clean.inprocess import duckdb_connect
-from pinpipe.clean.schema import CLEAN_SCHEMAS, NOT_UTF8_REASON, RAW_RECORD_SCHEMA
+from pinpipe.clean.schema import CLEAN_SCHEMAS, ID_FIELD, NOT_UTF8_REASON, RAW_RECORD_SCHEMA
 from pinpipe.clean.sql import DUCKDB, clean_sql, dead_letter_sql, literal, staged_sql
-from pinpipe.engines.base import Cleaned, DeltaRsTables, skip_pandas_probe
+from pinpipe.engines.base import Cleaned, Counted, DeltaRsTables, skip_pandas_probe
+from pinpipe.errors import ConfigError
 from pinpipe.insights.queries import INSIGHTS, VIEW_COLUMNS, VIEWS
 from pinpipe.lake.records import duckdb_records_sql, text_records
 from pinpipe.lake.store import LakeFile, LakeStore, read_file
 from pinpipe.tables.delta import (
     FileStats,
     add_files,
+    merge_on_ind,
     merge_rows,
     open_table,
     parquet_files,
@@ -72,6 +78,7 @@ class DuckDBEngine(DeltaRsTables):
         memory_limit: str = DEFAULT_MEMORY_LIMIT,
         threads: int | None = None,
         temp_dir: str | Path | None = None,
+        part_bytes: int | None = None,
     ) -> None:
         import os
 
@@ -86,6 +93,10 @@ class DuckDBEngine(DeltaRsTables):
         )
         self._s3_registered = False
         self._staged: set[str] = set()
+        # half the memory DuckDB may hold, in raw JSON per staged part: 1M events' pin topic (670 MB)
+        # stays whole under the default limit; a bigger lake is read in parts instead of spilled
+        self.part_bytes = part_bytes or memory_bytes(memory_limit) // 2
+        self._parts: dict[str, tuple[list[list[LakeFile]], LakeStore]] = {}
 
     def _register_s3(self) -> None:
         if not self._s3_registered:
@@ -147,40 +158,97 @@ class DuckDBEngine(DeltaRsTables):
             return bad_lines if bad_lines is not None else DEAD_RECORD_SCHEMA.empty_table()
         raise AssertionError("unreachable")  # pragma: no cover
 
+    def _stage_counted(self, kind: str, files: Sequence[LakeFile], lake: LakeStore) -> tuple[int, pa.Table]:
+        """Stage ``files`` as ``staged_<kind>``: (records read, their dead letters)."""
+        not_utf8 = self._stage(kind, files, lake)
+        count = int(self.con.sql(f"SELECT count(*) FROM staged_{kind}").fetchall()[0][0]) + not_utf8.num_rows
+        dead = self.con.sql(dead_letter_sql(DUCKDB, f"staged_{kind}")).to_arrow_table()
+        return count, pa.concat_tables([dead, not_utf8.cast(dead.schema)])
+
     def clean(self, files: Mapping[str, Sequence[LakeFile]], lake: LakeStore) -> Cleaned:
+        """Stage each kind whole, or, past half the memory limit of JSON, leave it to be staged a part at
+        a time while it is written (:meth:`merge_clean` then fills in what was read)."""
         read: dict[str, int] = {}
-        dead: list[pa.Table] = []
+        dead: list[pa.Table] = [DEAD_RECORD_SCHEMA.empty_table()]
+        self._parts.clear()
         for kind, kind_files in files.items():
-            not_utf8 = self._stage(kind, kind_files, lake)
-            read[kind] = int(self.con.sql(f"SELECT count(*) FROM staged_{kind}").fetchall()[0][0]) + not_utf8.num_rows
-            dead.append(self.con.sql(dead_letter_sql(DUCKDB, f"staged_{kind}")).to_arrow_table())
-            dead.append(not_utf8.cast(dead[-1].schema))
-        dead_letters = pa.concat_tables(dead) if dead else DEAD_RECORD_SCHEMA.empty_table()
+            parts = lake_parts(kind_files, self.part_bytes)
+            if len(parts) > 1:
+                self._parts[kind] = (parts, lake)
+                read[kind] = 0
+                continue
+            read[kind], kind_dead = self._stage_counted(kind, kind_files, lake)
+            dead.append(kind_dead)
 
         def rows(kind: str) -> pa.RecordBatchReader:
             return self.con.sql(clean_sql(DUCKDB, kind, f"staged_{kind}")).to_arrow_reader(BATCH_ROWS)
 
         # one kind at a time: each write below already runs on every thread
-        return Cleaned(records_read=read, dead_letters=dead_letters, rows=rows, writers=1)
+        return Cleaned(records_read=read, dead_letters=pa.concat_tables(dead), rows=rows, writers=1)
 
     def merge_clean(self, cleaned: Cleaned, kind: str, uri: str, metadata: Mapping[str, str]) -> int:
-        """New rows as Parquet files DuckDB writes into the table, the others merged by delta-rs."""
-        if uri.startswith(("s3://", "s3a://")):
-            return super().merge_clean(cleaned, kind, uri, metadata)  # DuckDB cannot write there here
-        schema = CLEAN_SCHEMAS[kind]
-        clean = clean_sql(DUCKDB, kind, f"staged_{kind}")
+        """New rows as Parquet files DuckDB writes into the table, the others merged by delta-rs.
+
+        A kind left in parts is staged and written one part at a time, in the lake's (partition,
+        offset) order: a part's rows whose ``ind`` an earlier part gave are left out (the earlier
+        record wins), and the table's bound on ``ind`` is the one it had before this run.
+        """
         known, bound = upsert_bound(uri)
+        planned = self._parts.pop(kind, None)
+        if planned is None:
+            try:
+                return self._write_staged(kind, uri, metadata, known, bound)
+            finally:
+                self._drop_staged(kind)
+        parts, lake = planned
+        seen = f"seen_{kind}"
+        key = f"f_{ID_FIELD[kind]}"
+        self.con.execute(f"CREATE OR REPLACE TABLE {seen} (ind BIGINT)")
+        written = 0
         try:
-            if not known:  # a table without statistics: merge everything, as delta-rs would
-                return self._merge(f"SELECT * FROM ({clean}) AS clean", uri, kind, metadata)
-            fresh = f"SELECT * FROM ({clean}) AS clean" + ("" if bound is None else f" WHERE ind > {bound}")
-            written = self._append(fresh, uri, schema, metadata)
-            if bound is not None:
-                written += self._merge(f"SELECT * FROM ({clean}) AS clean WHERE ind <= {bound}", uri, kind, metadata)
-            return written
+            for part in parts:
+                count, dead = self._stage_counted(kind, part, lake)
+                cleaned.records_read[kind] += count
+                cleaned.dead_letters = pa.concat_tables([cleaned.dead_letters, dead])
+                try:
+                    written += self._write_staged(kind, uri, metadata, known, bound, exclude=seen)
+                    self.con.execute(
+                        f"INSERT INTO {seen} SELECT DISTINCT {key} FROM staged_{kind}"
+                        f" WHERE reason IS NULL AND {key} NOT IN (SELECT ind FROM {seen})"
+                    )
+                finally:
+                    self._drop_staged(kind)
         finally:
-            self.con.execute(f"DROP TABLE IF EXISTS staged_{kind}")
-            self._staged.discard(kind)
+            self.con.execute(f"DROP TABLE IF EXISTS {seen}")
+        return written
+
+    def _drop_staged(self, kind: str) -> None:
+        self.con.execute(f"DROP TABLE IF EXISTS staged_{kind}")
+        self._staged.discard(kind)
+
+    def _write_staged(
+        self,
+        kind: str,
+        uri: str,
+        metadata: Mapping[str, str],
+        known: bool,
+        bound: int | None,
+        exclude: str | None = None,
+    ) -> int:
+        """Write ``staged_<kind>``'s clean rows (but those of ``exclude``) into the table at ``uri``, whose
+        statistics said (``known``) its largest ``ind`` was ``bound``; how many rows there were."""
+        schema = CLEAN_SCHEMAS[kind]
+        clean = f"SELECT * FROM ({clean_sql(DUCKDB, kind, f'staged_{kind}', exclude)}) AS clean"
+        if uri.startswith(("s3://", "s3a://")):  # DuckDB cannot write there here: delta-rs does it all
+            counted = Counted(self.con.sql(clean).to_arrow_reader(BATCH_ROWS))
+            merge_on_ind(uri, counted.reader(), schema, metadata)
+            return counted.count
+        if not known:  # a table without statistics: merge everything, as delta-rs would
+            return self._merge(clean, uri, kind, metadata)
+        written = self._append(clean + ("" if bound is None else f" WHERE ind > {bound}"), uri, schema, metadata)
+        if bound is not None:
+            written += self._merge(f"{clean} WHERE ind <= {bound}", uri, kind, metadata)
+        return written
 
     def _append(self, query: str, uri: str, schema: pa.Schema, metadata: Mapping[str, str]) -> int:
         """COPY ``query``'s rows into ``uri``'s folder and commit the files as one append."""
@@ -259,6 +327,39 @@ def _records(file: LakeFile, offsets: Sequence[int], values: Sequence[str]) -> p
         "value": pa.array(values, pa.string()),
     }
     return pa.table(columns, schema=RAW_RECORD_SCHEMA)
+
+
+_UNITS = {"": 1, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,
+          "KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "TIB": 2**40}  # fmt: skip
+
+
+def memory_bytes(limit: str) -> int:
+    """DuckDB's ``memory_limit`` spelling (``1500MB``, ``2GiB``, ``4 GB``) as bytes."""
+    found = re.fullmatch(r"\s*([0-9]+(?:[.][0-9]+)?)\s*([A-Za-z]*)\s*", limit)
+    if found is None or found.group(2).upper() not in _UNITS:
+        raise ConfigError(
+            f"PINPIPE_DUCKDB_MEMORY_LIMIT {limit!r} is not a size", hint="write it as DuckDB does: 1500MB, 4GB, 2GiB"
+        )
+    return int(float(found.group(1)) * _UNITS[found.group(2).upper()])
+
+
+def lake_parts(files: Sequence[LakeFile], part_bytes: int) -> list[list[LakeFile]]:
+    """``files`` (in the lake's order) cut into runs of at most ``part_bytes`` of local file sizes.
+
+    A file bigger than that is a part by itself; files whose size is not known here (an S3 lake's:
+    its listing gives none) count as nothing, so such a lake is staged whole, as before.
+    """
+    parts: list[list[LakeFile]] = [[]]
+    size = 0
+    for file in files:
+        path = file.local_path
+        length = path.stat().st_size if path is not None else 0
+        if parts[-1] and size + length > part_bytes:
+            parts.append([])
+            size = 0
+        parts[-1].append(file)
+        size += length
+    return parts if parts[-1] else []
 
 
 def not_utf8_files(lake: LakeStore, files: Sequence[LakeFile]) -> list[LakeFile]:
