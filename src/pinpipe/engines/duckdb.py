@@ -114,7 +114,7 @@ class DuckDBEngine(DeltaRsTables):
         """A relation of (topic, partition, offset, value) over ``plain`` files and ``packed`` records."""
         parts: list[str] = []
         if plain:
-            paths = [f.local_path for f in plain]  # once per file: a tenth of a second per 2,000 files
+            paths = [f.local_path for f in plain]
             if any(path is None for path in paths):
                 self._register_s3()
             locations = [str(path or f.url) for f, path in zip(plain, paths, strict=True)]
@@ -201,9 +201,8 @@ class DuckDBEngine(DeltaRsTables):
             finally:
                 self._drop_staged(kind)
         parts, lake = planned
-        seen = f"seen_{kind}"
         key = f"f_{ID_FIELD[kind]}"
-        self.con.execute(f"CREATE OR REPLACE TABLE {seen} (ind BIGINT)")
+        self.con.execute("CREATE OR REPLACE TABLE seen_inds (ind BIGINT)")  # what earlier parts gave
         written = 0
         try:
             for part in parts:
@@ -211,15 +210,27 @@ class DuckDBEngine(DeltaRsTables):
                 cleaned.records_read[kind] += count
                 cleaned.dead_letters = pa.concat_tables([cleaned.dead_letters, dead])
                 try:
-                    written += self._write_staged(kind, uri, metadata, known, bound, exclude=seen)
+                    # the part's inds that an earlier part gave, found by probing everything seen with a
+                    # hash table of the part's own (not one of everything seen, rebuilt for every part)
                     self.con.execute(
-                        f"INSERT INTO {seen} SELECT DISTINCT {key} FROM staged_{kind}"
-                        f" WHERE reason IS NULL AND {key} NOT IN (SELECT ind FROM {seen})"
+                        f"CREATE OR REPLACE TABLE part_inds AS SELECT DISTINCT {key} AS ind FROM staged_{kind}"
+                        " WHERE reason IS NULL"
+                    )
+                    self.con.execute(
+                        "CREATE OR REPLACE TABLE repeated_inds AS"
+                        " SELECT ind FROM seen_inds WHERE ind IN (SELECT ind FROM part_inds)"
+                    )
+                    written += self._write_staged(kind, uri, metadata, known, bound, exclude="repeated_inds")
+                    self.con.execute(
+                        "INSERT INTO seen_inds SELECT ind FROM part_inds"
+                        " WHERE ind NOT IN (SELECT ind FROM repeated_inds)"
                     )
                 finally:
                     self._drop_staged(kind)
         finally:
-            self.con.execute(f"DROP TABLE IF EXISTS {seen}")
+            self.con.execute(
+                "DROP TABLE IF EXISTS seen_inds; DROP TABLE IF EXISTS part_inds; DROP TABLE IF EXISTS repeated_inds"
+            )
         return written
 
     def _drop_staged(self, kind: str) -> None:

@@ -107,11 +107,8 @@ class LakeFile:
     key: str
     info: LakeObject
     url: str  # the lake's URL + "/" + key: file:///… or s3://…
-
-    @property
-    def local_path(self) -> Path | None:
-        """Where the file is on this machine (a ``file://`` lake), for readers that take paths."""
-        return file_path(self.url)
+    #: Where the file is on this machine (a ``file://`` lake), for readers that take paths.
+    local_path: Path | None = None
 
 
 def sink_files(store: LakeStore, topic: str | None = None, day: date | None = None) -> list[LakeFile]:
@@ -127,11 +124,12 @@ def sink_files(store: LakeStore, topic: str | None = None, day: date | None = No
     else:
         prefix = topic_prefix(topic) if topic else f"{TOPICS_DIR}/"
     root = store.url.rstrip("/")
+    folder = file_path(root)  # joined with each key, not parsed from each URL (39,000 files: 2 s so)
     found = []
     for key in store.list_keys(prefix):
         info = parse_key(key)
         if info is not None and (topic is None or info.topic == topic):
-            found.append(LakeFile(key, info, f"{root}/{key}"))
+            found.append(LakeFile(key, info, f"{root}/{key}", None if folder is None else folder / key))
     found.sort(key=lambda f: (f.info.topic, f.info.partition, f.info.start_offset, f.key))
     return found
 
