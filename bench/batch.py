@@ -672,7 +672,7 @@ def main(argv: list[str] | None = None) -> None:
             measure(10_000_000, work, ["duckdb"], result, memory_limit=args.big_memory_limit)
             result.notes.append(
                 f"10M events: pinpipe ran with PINPIPE_DUCKDB_MEMORY_LIMIT={args.big_memory_limit} "
-                "(DuckDB spills to disk past it)."
+                "(each topic is staged a part of at most half that in JSON at a time; DuckDB spills to disk past it)."
             )
     finally:
         shutil.rmtree(work, ignore_errors=True)
