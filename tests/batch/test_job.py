@@ -13,7 +13,7 @@ from pinpipe.batch import run_batch
 from pinpipe.batch.job import BatchSummary
 from pinpipe.clean.schema import ID_FIELD
 from pinpipe.cli import main
-from pinpipe.engines.duckdb import DuckDBEngine, lake_parts
+from pinpipe.engines.duckdb import DuckDBEngine, lake_parts, memory_bytes
 from pinpipe.errors import PinpipeError
 from pinpipe.lake.layout import Partitioner
 from pinpipe.lake.store import open_lake, sink_files
@@ -255,3 +255,11 @@ def test_a_lake_read_in_parts_gives_the_tables_of_one_read(home: Path) -> None:
         assert parted_summary.rows_written == summary.rows_written
         for name, table in tables.items():
             assert parted_tables[name].equals(table), name
+
+
+def test_the_memory_limit_is_read_as_duckdb_spells_it() -> None:
+    assert memory_bytes("1500MB") == 1_500_000_000
+    assert memory_bytes("2GiB") == 2 * 2**30
+    assert memory_bytes("4 gb") == 4_000_000_000
+    with pytest.raises(PinpipeError, match="is not a size"):
+        memory_bytes("lots")

@@ -193,7 +193,8 @@ class DuckDBEngine(DeltaRsTables):
         offset) order: a part's rows whose ``ind`` an earlier part gave are left out (the earlier
         record wins), and the table's bound on ``ind`` is the one it had before this run.
         """
-        known, bound = upsert_bound(uri)
+        on_s3 = uri.startswith(("s3://", "s3a://"))  # DuckDB cannot write there here: delta-rs does it all
+        known, bound = (True, None) if on_s3 else upsert_bound(uri)  # (delta-rs finds its own bound there)
         planned = self._parts.pop(kind, None)
         if planned is None:
             try:
@@ -250,7 +251,7 @@ class DuckDBEngine(DeltaRsTables):
         statistics said (``known``) its largest ``ind`` was ``bound``; how many rows there were."""
         schema = CLEAN_SCHEMAS[kind]
         clean = f"SELECT * FROM ({clean_sql(DUCKDB, kind, f'staged_{kind}', exclude)}) AS clean"
-        if uri.startswith(("s3://", "s3a://")):  # DuckDB cannot write there here: delta-rs does it all
+        if uri.startswith(("s3://", "s3a://")):
             counted = Counted(self.con.sql(clean).to_arrow_reader(BATCH_ROWS))
             merge_on_ind(uri, counted.reader(), schema, metadata)
             return counted.count
@@ -358,7 +359,8 @@ def lake_parts(files: Sequence[LakeFile], part_bytes: int) -> list[list[LakeFile
     """``files`` (in the lake's order) cut into runs of at most ``part_bytes`` of local file sizes.
 
     A file bigger than that is a part by itself; files whose size is not known here (an S3 lake's:
-    its listing gives none) count as nothing, so such a lake is staged whole, as before.
+    its listing gives none) count as nothing, so such a lake is staged whole, as before. A gzip file
+    counts its compressed size, so a gzip lake's parts hold several times more JSON.
     """
     parts: list[list[LakeFile]] = [[]]
     size = 0
