@@ -9,7 +9,9 @@ from __future__ import annotations
 import json
 import os
 import platform
+import re
 import resource
+import shutil
 import subprocess
 import sys
 import time
@@ -90,3 +92,79 @@ def at_least(value: float, target: float) -> tuple[str, bool]:
 
 def at_most(value: float, target: float) -> tuple[str, bool]:
     return f"<= {target:g}", value <= target
+
+
+WRK_SCRIPT = """
+local f = assert(io.open("{body}", "rb"))
+wrk.body = f:read("*a")
+f:close()
+wrk.method = "{method}"
+wrk.headers["Content-Type"] = "{content_type}"
+"""
+_LATENCY_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+
+
+def has_wrk(script: str) -> bool:
+    """Whether wrk is installed; if not, says so for ``script`` (request rates need it)."""
+    if shutil.which("wrk") is not None:
+        return True
+    print(f"{script} needs wrk for request rates: apt-get install -y wrk", file=sys.stderr)
+    return False
+
+
+@dataclass(frozen=True)
+class WrkRun:
+    """What one wrk run measured: requests/s, requests sent, non-2xx answers, p99 latency in ms."""
+
+    rate: float
+    total: int
+    bad: int
+    p99_ms: float
+
+
+def wrk(
+    url: str,
+    work: Path,
+    name: str,
+    method: str,
+    content_type: str,
+    body: bytes,
+    *,
+    connections: int = 8,
+    seconds: int = 10,
+) -> WrkRun:
+    """Run wrk (two threads) for ``seconds`` with ``connections`` open, each sending ``body``."""
+    body_file = work / f"{name}.body"
+    body_file.write_bytes(body)
+    script = work / f"{name}.lua"
+    script.write_text(WRK_SCRIPT.format(body=body_file, method=method, content_type=content_type))
+    out = subprocess.run(
+        ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script), url],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=seconds + 60,
+    ).stdout
+    rate = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    total = re.search(r"(\d+) requests in", out)
+    p99 = re.search(r"^\s*99%\s+([\d.]+)(us|ms|s)\s*$", out, re.MULTILINE)
+    if rate is None or total is None or p99 is None:
+        raise RuntimeError(f"wrk printed what this cannot read:\n{out}")
+    bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    return WrkRun(
+        rate=float(rate.group(1)),
+        total=int(total.group(1)),
+        bad=int(bad.group(1)) if bad else 0,
+        p99_ms=float(p99.group(1)) * _LATENCY_UNITS[p99.group(2)],
+    )
+
+
+def embedded_gateway(work: Path) -> Any:
+    """``pinpipe api`` on the embedded log in ``work/home``, none of this shell's PINPIPE_* settings
+    applied (a :class:`tests.support.gateway.Gateway`, not started)."""
+    from tests.support.gateway import Gateway
+    from tests.support.processes import PINPIPE
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PINPIPE_")}
+    cmd = [PINPIPE] if Path(PINPIPE).exists() else [sys.executable, "-c", "from pinpipe.cli import run; run()"]
+    return Gateway(work / "home", base_env=env, log_path=work / "gateway.log", command=cmd)

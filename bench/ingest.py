@@ -10,10 +10,8 @@ is measured). Every acknowledged record is checked against the log's end offsets
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
-import subprocess
 import sys
 import tempfile
 import threading
@@ -22,41 +20,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.support.gateway import Gateway
-from tests.support.processes import PINPIPE
 
-from bench._common import Metric, Result, at_least, at_most
+from bench._common import Metric, Result, at_least, at_most, embedded_gateway, has_wrk, wrk
 from pinpipe.source.generator import CANONICAL_PIN as PIN_ROW
 
 CLIENTS = 8
 SECONDS = 10
 BATCH = 500
-WRK_SCRIPT = """
-local f = assert(io.open("{body}", "rb"))
-wrk.body = f:read("*a")
-f:close()
-wrk.method = "{method}"
-wrk.headers["Content-Type"] = "{content_type}"
-"""
-
-
-def wrk(url: str, work: Path, name: str, method: str, content_type: str, body: bytes) -> tuple[float, int, int]:
-    """Run wrk for SECONDS with CLIENTS connections; (requests/s, requests, non-2xx responses)."""
-    body_file = work / f"{name}.body"
-    body_file.write_bytes(body)
-    script = work / f"{name}.lua"
-    script.write_text(WRK_SCRIPT.format(body=body_file, method=method, content_type=content_type))
-    out = subprocess.run(
-        ["wrk", "-t2", f"-c{CLIENTS}", f"-d{SECONDS}s", "-s", str(script), url],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=SECONDS + 60,
-    ).stdout
-    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-    total = int(re.search(r"(\d+) requests in", out).group(1))
-    bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
-    return rate, total, int(bad.group(1)) if bad else 0
 
 
 def peak_rss_mb_of(pid: int) -> float:
@@ -95,8 +65,7 @@ def direct_append_rate(url: str, records: list[object]) -> float:
 
 
 def main() -> int:
-    if shutil.which("wrk") is None:
-        print("bench/ingest.py needs wrk for request rates: apt-get install -y wrk", file=sys.stderr)
+    if not has_wrk("bench/ingest.py"):
         return 1
     result = Result(
         bench="ingest",
@@ -105,9 +74,7 @@ def main() -> int:
     )
     work = Path(tempfile.mkdtemp(prefix="pinpipe-bench-ingest-"))
     home = work / "home"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PINPIPE_")}
-    cmd = [PINPIPE] if Path(PINPIPE).exists() else [sys.executable, "-c", "from pinpipe.cli import run; run()"]
-    gateway = Gateway(home, base_env=env, log_path=work / "gateway.log", command=cmd)
+    gateway = embedded_gateway(work)
     base = gateway.url
     try:
         import httpx
@@ -126,10 +93,14 @@ def main() -> int:
             {"StreamName": "streaming-pinterest-pin", "Data": PIN_ROW, "PartitionKey": "partition-1"}
         ).encode()
 
-        a_rate, a_total, a_bad = wrk(f"{base}/topics/pinterest.pin", work, "batch", "POST", kafka, batch_body)
-        b_rate, b_total, b_bad = wrk(f"{base}/topics/pinterest.geo", work, "single", "POST", kafka, single_body)
-        c_rate, c_total, c_bad = wrk(
-            f"{base}/streams/streaming-pinterest-pin/record", work, "kinesis", "PUT", "application/json", kinesis_body
+        runs = [
+            wrk(f"{base}/topics/pinterest.pin", work, "batch", "POST", kafka, batch_body, connections=CLIENTS),
+            wrk(f"{base}/topics/pinterest.geo", work, "single", "POST", kafka, single_body, connections=CLIENTS),
+            wrk(f"{base}/streams/streaming-pinterest-pin/record", work, "kinesis", "PUT", "application/json",
+                kinesis_body, connections=CLIENTS),
+        ]  # fmt: skip
+        (a_rate, a_total, a_bad), (b_rate, b_total, b_bad), (c_rate, c_total, c_bad) = (
+            (run.rate, run.total, run.bad) for run in runs
         )
         rss = peak_rss_mb_of(gateway.pid)
         stored = httpx.get(f"{base}/metrics", timeout=10).text

@@ -1,0 +1,1 @@
+"""Benchmarks of pinpipe's parts against the tools a data engineer would deploy instead, same run."""
