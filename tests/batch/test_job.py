@@ -226,7 +226,7 @@ def test_a_repeated_key_reads_its_last_value_in_the_batch(home: Path) -> None:
 
 def test_a_lake_read_in_parts_gives_the_tables_of_one_read(home: Path) -> None:
     """Past its memory budget DuckDB stages a topic a part at a time: the first record per ``ind`` by
-    (partition, offset) must still win across parts, and a later day merge as a whole one would."""
+    (partition, offset) must still win across parts, and a later day must merge as a whole read would."""
     settings = get_settings()
     lake = settings.home / "lake"
     write_random_lake(lake, settings.prefix, 300)  # replays shuffled over both days, gzip files on day 2
