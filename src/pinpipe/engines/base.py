@@ -104,7 +104,7 @@ def skip_pandas_probe() -> None:
         sys.meta_path.remove(finder)
 
 
-class Counted:
+class _Counted:
     """A pass-through over Arrow rows that counts what the writer consumed."""
 
     def __init__(self, rows: Rows) -> None:
@@ -125,16 +125,21 @@ class Counted:
         return pa.RecordBatchReader.from_batches(source.schema, batches())
 
 
+def merge_counted(uri: str, rows: Rows, kind: str, metadata: Mapping[str, str]) -> int:
+    """Upsert ``kind``'s clean ``rows`` on ``ind`` through delta-rs; how many rows there were."""
+    from pinpipe.clean.schema import CLEAN_SCHEMAS
+    from pinpipe.tables.delta import merge_on_ind
+
+    counted = _Counted(rows)
+    merge_on_ind(uri, counted.reader(), CLEAN_SCHEMAS[kind], metadata)
+    return counted.count
+
+
 class DeltaRsTables:
     """The writes of an engine whose rows are Arrow in this process: delta-rs does them."""
 
     def merge_clean(self, cleaned: Cleaned, kind: str, uri: str, metadata: Mapping[str, str]) -> int:
-        from pinpipe.clean.schema import CLEAN_SCHEMAS
-        from pinpipe.tables.delta import merge_on_ind
-
-        counted = Counted(cleaned.rows(kind))
-        merge_on_ind(uri, counted.reader(), CLEAN_SCHEMAS[kind], metadata)
-        return counted.count
+        return merge_counted(uri, cleaned.rows(kind), kind, metadata)
 
     def add_dead_letters(self, cleaned: Cleaned, uri: str, started: datetime, metadata: Mapping[str, str]) -> int:
         from pinpipe.clean.inprocess import dead_letter_table

@@ -43,7 +43,7 @@ import pyarrow as pa
 from pinpipe.clean.inprocess import duckdb_connect
 from pinpipe.clean.schema import CLEAN_SCHEMAS, ID_FIELD, NOT_UTF8_REASON, RAW_RECORD_SCHEMA
 from pinpipe.clean.sql import DUCKDB, clean_sql, dead_letter_sql, literal, staged_sql
-from pinpipe.engines.base import Cleaned, Counted, DeltaRsTables, skip_pandas_probe
+from pinpipe.engines.base import Cleaned, DeltaRsTables, merge_counted, skip_pandas_probe
 from pinpipe.errors import ConfigError
 from pinpipe.insights.queries import INSIGHTS, VIEW_COLUMNS, VIEWS
 from pinpipe.lake.records import duckdb_records_sql, text_records
@@ -51,7 +51,6 @@ from pinpipe.lake.store import LakeFile, LakeStore, read_file
 from pinpipe.tables.delta import (
     FileStats,
     add_files,
-    merge_on_ind,
     merge_rows,
     open_table,
     parquet_files,
@@ -193,12 +192,12 @@ class DuckDBEngine(DeltaRsTables):
         offset) order: a part's rows whose ``ind`` an earlier part gave are left out (the earlier
         record wins), and the table's bound on ``ind`` is the one it had before this run.
         """
-        on_s3 = uri.startswith(("s3://", "s3a://"))  # DuckDB cannot write there here: delta-rs does it all
-        known, bound = (True, None) if on_s3 else upsert_bound(uri)  # (delta-rs finds its own bound there)
+        # DuckDB cannot write to S3 here: delta-rs does it all there, and finds the table's bound itself
+        bound = None if uri.startswith(("s3://", "s3a://")) else upsert_bound(uri)
         planned = self._parts.pop(kind, None)
         if planned is None:
             try:
-                return self._write_staged(kind, uri, metadata, known, bound)
+                return self._write_staged(kind, uri, metadata, bound)
             finally:
                 self._drop_staged(kind)
         parts, lake = planned
@@ -221,7 +220,7 @@ class DuckDBEngine(DeltaRsTables):
                         "CREATE OR REPLACE TABLE repeated_inds AS"
                         " SELECT ind FROM seen_inds WHERE ind IN (SELECT ind FROM part_inds)"
                     )
-                    written += self._write_staged(kind, uri, metadata, known, bound, exclude="repeated_inds")
+                    written += self._write_staged(kind, uri, metadata, bound, exclude="repeated_inds")
                     self.con.execute(
                         "INSERT INTO seen_inds SELECT ind FROM part_inds"
                         " WHERE ind NOT IN (SELECT ind FROM repeated_inds)"
@@ -243,18 +242,16 @@ class DuckDBEngine(DeltaRsTables):
         kind: str,
         uri: str,
         metadata: Mapping[str, str],
-        known: bool,
-        bound: int | None,
+        bound_of_table: tuple[bool, int | None] | None,
         exclude: str | None = None,
     ) -> int:
         """Write ``staged_<kind>``'s clean rows (but those of ``exclude``) into the table at ``uri``, whose
-        statistics said (``known``) its largest ``ind`` was ``bound``; how many rows there were."""
+        statistics said (known, largest ``ind``) — ``None``: delta-rs writes it all; how many rows there were."""
         schema = CLEAN_SCHEMAS[kind]
         clean = f"SELECT * FROM ({clean_sql(DUCKDB, kind, f'staged_{kind}', exclude)}) AS clean"
-        if uri.startswith(("s3://", "s3a://")):
-            counted = Counted(self.con.sql(clean).to_arrow_reader(BATCH_ROWS))
-            merge_on_ind(uri, counted.reader(), schema, metadata)
-            return counted.count
+        if bound_of_table is None:
+            return merge_counted(uri, self.con.sql(clean).to_arrow_reader(BATCH_ROWS), kind, metadata)
+        known, bound = bound_of_table
         if not known:  # a table without statistics: merge everything, as delta-rs would
             return self._merge(clean, uri, kind, metadata)
         written = self._append(clean + ("" if bound is None else f" WHERE ind > {bound}"), uri, schema, metadata)
