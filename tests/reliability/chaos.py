@@ -61,10 +61,10 @@ class Service:
         assert self.proc.returncode == -signal.SIGKILL
         self.kills += 1
 
-    def terminate(self, timeout: float = 60) -> int:
-        """SIGTERM (graceful) and its exit status."""
+    def terminate(self, timeout: float = 60, *, signalled: bool = False) -> int:
+        """SIGTERM (graceful; ``signalled``: already sent) and its exit status."""
         assert self.proc is not None
-        return terminate(self.proc, self.name, self.tail, timeout)
+        return terminate(self.proc, self.name, self.tail, timeout, signalled=signalled)
 
     def tail(self) -> str:
         return self.log_path.read_text(errors="replace")[-2000:] if self.log_path.exists() else ""

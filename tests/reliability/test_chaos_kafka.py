@@ -130,7 +130,7 @@ def test_kafka_group_members_killed_partitions_move_nothing_lost_or_doubled(
             if service.alive():
                 assert service.proc is not None
                 service.proc.send_signal(signal.SIGTERM)
-        statuses = {s.name: s.terminate() for s in [*jobs, *sinks]}
+        statuses = {s.name: s.terminate(signalled=True) for s in [*jobs, *sinks]}
     assert set(statuses.values()) == {0}, {s.name: s.tail() for s in [*sinks, *jobs]}
     kills = sum(s.kills for s in [*sinks, *jobs])
     assert kills == 2 * ROUNDS and moves == ROUNDS

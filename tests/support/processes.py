@@ -35,11 +35,16 @@ def assert_none_left(pids: Sequence[int], before: set[int]) -> None:
     assert extra == set(), f"child processes left behind: {[psutil.Process(p).cmdline() for p in extra]}"
 
 
-def terminate(proc: subprocess.Popen[bytes], name: str, tail: Callable[[], str], timeout: float = 60) -> int:
+def terminate(
+    proc: subprocess.Popen[bytes], name: str, tail: Callable[[], str], timeout: float = 60, *, signalled: bool = False
+) -> int:
     """SIGTERM (a graceful stop) and the exit status; a process that ignores it for ``timeout`` seconds
-    is SIGKILLed and fails the caller with its log's ``tail``."""
+    is SIGKILLed and fails the caller with its log's ``tail``. ``signalled``: the caller has sent the
+    SIGTERM already (a deployment stopping everything at once), so only wait — a second SIGTERM could
+    land after the graceful stop has put the default handler back and end a clean exit as -15."""
     if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
+        if not signalled:
+            proc.send_signal(signal.SIGTERM)
         try:
             proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:

@@ -58,7 +58,7 @@ class SparkCluster:
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{self.web_port}/json/", timeout=2) as response:
                 state = json.load(response)
-        except OSError:
+        except (OSError, ValueError):  # not up yet, or its web UI answering with an empty page while it starts
             return 0
         return sum(1 for w in state.get("workers", []) if w.get("state") == "ALIVE")
 
