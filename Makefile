@@ -76,8 +76,8 @@ airflow-test: $(AIRFLOW_STAMP) $(BASE_STAMP)
 	$(AIRFLOW_PY) -m pytest tests/airflow -p no:cacheprovider --confcutdir=tests/airflow \
 		--override-ini addopts="-ra --strict-markers" --override-ini timeout=1500
 
-bench: $(DEV_STAMP)
-	$(PY) bench/run.py $(ARGS)
+bench: jars $(DEV_STAMP)
+	PINPIPE_JARS_DIR="$(JARS_DIR)" $(PY) bench/run.py $(ARGS)
 
 lint: $(DEV_STAMP)
 	$(VENV)/bin/ruff check src tests bench dags

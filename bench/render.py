@@ -10,7 +10,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._common import RESULTS, ROOT
 
-ORDER = ["source_init", "ingest", "emulate", "sink", "batch", "spark_merge", "stream", "peers_fastapi"]
+ORDER = ["source_init", "ingest", "emulate", "sink", "batch", "spark_merge", "stream", "peers_fastapi", "peers_connect"]
 
 HEADER = """# Performance
 

@@ -7,7 +7,17 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-ALL = ["source_init", "ingest", "emulate", "sink", "batch", "spark_merge", "stream", "peers/fastapi_floor"]
+ALL = [
+    "source_init",
+    "ingest",
+    "emulate",
+    "sink",
+    "batch",
+    "spark_merge",
+    "stream",
+    "peers/fastapi_floor",
+    "peers/connect_sink",
+]
 # Arguments per benchmark for the full run: issue 6 asks for the 10M-event DuckDB figure too.
 FULL_ARGS = {"batch": ["--big"]}
 

@@ -31,8 +31,9 @@ BASELINE = "Kafka Connect S3 sink ~250k msg/s against an S3 stand-in (published)
 BASELINE_VALUE = 250_000.0
 
 
-def fill(log_url: str, records: int) -> float:
-    """Append ``records`` realistic pin rows (generator rows, re-indexed); returns mean value bytes."""
+def fill(log_url: str, records: int, partitions: int = 1) -> float:
+    """Append ``records`` realistic pin rows (generator rows, re-indexed) to ``partitions`` partitions
+    of :data:`TOPIC`; returns mean value bytes."""
     import orjson
 
     from pinpipe.log import OutRecord, open_log
@@ -41,7 +42,7 @@ def fill(log_url: str, records: int) -> float:
 
     pool = [row for chunk in generate(rows=20_000, seed=5) for row in chunk.pins]
     log = open_log(log_url, Settings())
-    log.create_topic(TOPIC, 1)
+    log.create_topic(TOPIC, partitions)
     total_bytes = 0
     batch: list[OutRecord] = []
     for i in range(records):
@@ -76,10 +77,16 @@ def child(log_url: str, lake: str, group: str, compression: str) -> None:
         group=group,
         idle_flush_ms=None,
     )
+    assigned: list[float] = []
+
+    def on_assignment(partitions: set[object]) -> None:
+        if partitions and not assigned:
+            assigned.append(time.perf_counter())
+
     cpu0 = resource.getrusage(resource.RUSAGE_SELF)
     started = time.perf_counter()
-    stats = LakeSink(log, store, [TOPIC], config).run(until_idle=True)
-    elapsed = time.perf_counter() - started
+    stats = LakeSink(log, store, [TOPIC], config, on_assignment=on_assignment).run(until_idle=True)
+    ended = time.perf_counter()
     cpu1 = resource.getrusage(resource.RUSAGE_SELF)
     cpu_s = (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime)
     log.close()
@@ -89,7 +96,8 @@ def child(log_url: str, lake: str, group: str, compression: str) -> None:
                 "records": stats.records,
                 "files": stats.files,
                 "bytes": stats.topics[TOPIC].bytes,
-                "elapsed_s": elapsed,
+                "elapsed_s": ended - started,
+                "from_assignment_s": ended - (assigned[0] if assigned else started),
                 "cpu_s": cpu_s,
                 "peak_rss_mb": peak_rss_mb(),
             }

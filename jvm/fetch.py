@@ -2,9 +2,9 @@
 
 Each profile of the pom is a jar set. A set is fetched with ``mvn dependency:copy-dependencies``
 into a fresh folder that replaces ``<cache>/<set>/`` only when complete, and is stamped with the
-pom's digest: a rerun with an unchanged pom costs no Maven start, a changed pom refetches. The
-stamp (``.complete``) is what pinpipe checks at run time (``pinpipe.jvm``), so a half-copied set is
-never taken for a whole one. Standard library only: it runs before any venv exists.
+digest of what it depends on (the pom's versions and its profile): a rerun with those unchanged costs
+no Maven start, a changed one refetches. The stamp (``.complete``) is what pinpipe checks at run time
+(``pinpipe.jvm``), so a half-copied set is never taken for a whole one. Standard library only: it runs before any venv exists.
 """
 
 from __future__ import annotations
@@ -38,7 +38,13 @@ def jar_sets(pom: Path) -> list[str]:
 
 
 def digest(pom: Path, name: str) -> str:
-    return hashlib.sha256(pom.read_bytes() + b"\0" + name.encode()).hexdigest()
+    """What set ``name`` depends on: the pom's properties (the versions) and the set's own profile, so
+    adding or editing another set does not refetch this one."""
+    root = ET.parse(pom).getroot()
+    parts = [root.find("m:properties", NS)]
+    parts += [p for p in root.findall("m:profiles/m:profile", NS) if p.findtext("m:id", namespaces=NS) == name]
+    text = b"\0".join(ET.tostring(part) for part in parts if part is not None)
+    return hashlib.sha256(text + b"\0" + name.encode()).hexdigest()
 
 
 def up_to_date(folder: Path, want: str) -> bool:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from pinpipe.errors import BackendUnavailableError, ConfigError
-from pinpipe.log import OutRecord, TopicPartition
+from pinpipe.log import OutRecord, Record, TopicPartition
 from pinpipe.log import kafka as kafka_module
 from pinpipe.log.base import GroupJoinTimeoutError
 from pinpipe.log.kafka import KafkaConsumer, KafkaLog, client_configs, rebalance_bound_s
@@ -95,6 +95,46 @@ def test_a_member_the_group_gives_no_partitions_is_joined_with_none(log: KafkaLo
     finally:
         first.close()
         second.close()
+
+
+def test_the_revoke_hook_runs_while_the_member_owns_its_partitions_and_its_commit_reaches_the_next(
+    log: KafkaLog,
+) -> None:
+    """The sink overlaps writing with polling on Kafka because of this: when a member joins, the first
+    member's hook is called inside its ``poll`` with every partition it is giving up, while they are
+    still its own, and what it commits there is where the next owner starts."""
+    topic, group = unique("kafka-revoke"), unique("g")
+    log.create_topic(topic, 2)
+    log.append(topic, [OutRecord(f"r{i}".encode(), partition=i % 2) for i in range(20)])
+    everything = {TopicPartition(topic, 0), TopicPartition(topic, 1)}
+    seen: list[tuple[set[TopicPartition], set[TopicPartition]]] = []
+
+    def on_revoke(leaving: set[TopicPartition]) -> None:
+        seen.append((leaving, first.assignment()))
+        first.commit(dict.fromkeys(leaving, 4))  # as the sink commits the files it made durable
+
+    first = log.consumer(group, [topic], on_revoke=on_revoke)
+    try:
+        read_at_least(first, 20)
+    except BaseException:
+        first.close()
+        raise
+    assert first.assignment() == everything and seen == []
+    second = log.consumer(group, [topic])  # a member joins (subscribing is joining)
+    try:
+        records: list[Record] = []
+        for _ in range(300):  # joins happen inside poll: both members keep polling (bounded)
+            first.poll(timeout_s=0.1)
+            records += second.poll(timeout_s=0.1)
+            if records:
+                break
+    finally:
+        first.close()
+        second.close()
+    assert seen and seen[0] == (everything, everything)  # all of them (eager), while still owned
+    assert records, "the second member never read"
+    firsts = {p: min(r.offset for r in records if r.partition == p) for p in {r.partition for r in records}}
+    assert set(firsts.values()) == {4}  # where the hook committed, not the earliest
 
 
 def test_a_rebalance_that_never_completes_is_an_error_not_a_hang(tansu_log: KafkaLog) -> None:

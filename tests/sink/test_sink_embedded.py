@@ -5,9 +5,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import cast
 
 import pytest
 
@@ -15,7 +13,7 @@ from pinpipe.cli import main
 from pinpipe.lake.format import decode, encode
 from pinpipe.lake.layout import Partitioner, object_key, parse_key
 from pinpipe.lake.store import LakeStore, open_lake, sink_files
-from pinpipe.log import EventLog, LogCapabilities, TopicPartition, capabilities_of, open_log
+from pinpipe.log import EventLog, TopicPartition, open_log
 from pinpipe.log.embedded import EmbeddedLog
 from pinpipe.settings import Settings, get_settings
 from pinpipe.sink import SINK_GROUP, LakeSink, SinkConfig
@@ -199,27 +197,3 @@ def test_cli_a_second_sink_of_the_group_stops_and_names_the_holder(
     assert list(sink_files(lake)) == []
     assert main(args) == 0  # once the holder let go
     assert_exactly_once(lake, expected)
-
-
-@dataclass(frozen=True)
-class Declared:
-    """Just what :class:`LakeSink` reads of a log to decide how it runs: the backend's capabilities."""
-
-    capabilities: LogCapabilities
-    url: str = "test:"
-
-
-@pytest.mark.parametrize(
-    ("url", "pipelined"),
-    [("sqlite:///tmp/log.db", True), ("kinesis://us-east-1", True), ("kafka://127.0.0.1:9092", False)],
-)
-def test_writes_overlap_polls_only_where_no_partition_can_move_mid_write(
-    url: str, pipelined: bool, lake: LakeStore
-) -> None:
-    """A rebalancing group (Kafka) may hand a partition over inside ``poll``: every file is committed
-    before each poll there. Where a consumer keeps its partitions for life, writing overlaps polling."""
-    assert LakeSink(cast(EventLog, Declared(capabilities_of(url))), lake, ["t"]).pipelined is pipelined
-
-
-def test_the_embedded_log_is_pipelined(log: EventLog, lake: LakeStore) -> None:
-    assert LakeSink(log, lake, ["t"]).pipelined

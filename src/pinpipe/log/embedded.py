@@ -60,6 +60,7 @@ from pinpipe.log.base import (
     LogCapabilities,
     OutRecord,
     Record,
+    RevokeFn,
     TopicPartition,
     UnknownTopicError,
 )
@@ -524,7 +525,8 @@ class EmbeddedLog(Closing):
         rows = self._read("SELECT topic, partition, next_offset FROM group_offsets WHERE grp = ?", (group,))
         return {TopicPartition(t, p): o for t, p, o in rows}
 
-    def consumer(self, group: str, topics: Sequence[str]) -> EmbeddedConsumer:
+    def consumer(self, group: str, topics: Sequence[str], *, on_revoke: RevokeFn | None = None) -> EmbeddedConsumer:
+        # no rebalances: a partition never leaves a member, so on_revoke is never called
         return EmbeddedConsumer(self, group, topics)
 
     def hold_group(self, group: str, role: str = "consumer") -> contextlib.AbstractContextManager[Path]:

@@ -88,6 +88,7 @@ from pinpipe.log.base import (
     LogCapabilities,
     OutRecord,
     Record,
+    RevokeFn,
     TopicPartition,
     UnknownTopicError,
 )
@@ -478,12 +479,12 @@ class KafkaLog(Closing):
 
     # -- consuming --------------------------------------------------------------------------
 
-    def consumer(self, group: str, topics: Sequence[str]) -> KafkaConsumer:
+    def consumer(self, group: str, topics: Sequence[str], *, on_revoke: RevokeFn | None = None) -> KafkaConsumer:
         known = self.topics()
         missing = [t for t in topics if t not in known]
         if missing:
             raise UnknownTopicError(missing[0])
-        return KafkaConsumer(self, group, topics)
+        return KafkaConsumer(self, group, topics, on_revoke=on_revoke)
 
     def close(self) -> None:
         with self._lock:
@@ -514,10 +515,17 @@ class KafkaConsumer(Closing):
     capabilities = CAPABILITIES
 
     def __init__(
-        self, log: KafkaLog, group: str, topics: Sequence[str], *, join_timeout_s: float | None = None
+        self,
+        log: KafkaLog,
+        group: str,
+        topics: Sequence[str],
+        *,
+        join_timeout_s: float | None = None,
+        on_revoke: RevokeFn | None = None,
     ) -> None:
         self.log = log
         self.group = group
+        self.on_revoke = on_revoke
         self.join_timeout_s = join_timeout_s if join_timeout_s is not None else rebalance_bound_s(log._consumer_conf)
         self._joined = False
         self._waiting_since = time.monotonic()
@@ -547,6 +555,10 @@ class KafkaConsumer(Closing):
             consumer.assign(partitions)
 
     def _on_revoke(self, consumer: Consumer, partitions: list[KafkaTopicPartition]) -> None:
+        """librdkafka calls this inside ``poll`` before the member rejoins, so no other member has the
+        partitions yet: the owner's hook settles (and commits) what it holds for them first."""
+        if self.on_revoke is not None and partitions:
+            self.on_revoke({TopicPartition(p.topic, p.partition) for p in partitions})
         self._joined = False
         self._waiting_since = time.monotonic()
         for part in partitions:
@@ -580,7 +592,11 @@ class KafkaConsumer(Closing):
                     hint="retry; if it persists the broker's group coordinator is stuck (seen on Tansu 0.6.0: a "
                     "group whose leader left mid-rebalance never re-forms; docs/RELIABILITY.md)",
                 )
+        # the per-message loop is the sink's hot path on Kafka: positions are kept per partition once
+        # per poll, not per message
         records: list[Record] = []
+        append = records.append
+        last: dict[tuple[str, int], int] = {}
         for msg in messages:
             error = msg.error()
             if error is not None:
@@ -593,9 +609,10 @@ class KafkaConsumer(Closing):
             topic, partition, offset, value = msg.topic(), msg.partition(), msg.offset(), msg.value()
             # a consumed message (not an error event) has all four (confluent-kafka types them optional)
             assert topic is not None and partition is not None and offset is not None and value is not None
-            tp = TopicPartition(topic, partition)
-            records.append(Record(topic, partition, offset, msg.timestamp()[1], value, msg.key()))
-            self._positions[tp] = offset + 1
+            append(Record(topic, partition, offset, msg.timestamp()[1], value, msg.key()))
+            last[topic, partition] = offset
+        for (topic, partition), offset in last.items():
+            self._positions[TopicPartition(topic, partition)] = offset + 1
         return records
 
     def commit(self, positions: Mapping[TopicPartition, int]) -> None:

@@ -68,6 +68,7 @@ from pinpipe.log.base import (
     LogCapabilities,
     OutRecord,
     Record,
+    RevokeFn,
     TopicPartition,
     UnknownTopicError,
 )
@@ -433,7 +434,8 @@ class KinesisLog(Closing):
         rows = self._checkpoints(group)
         return self._by_partition([(stream, shard, records) for stream, shard, _, records in rows])
 
-    def consumer(self, group: str, topics: Sequence[str]) -> KinesisConsumer:
+    def consumer(self, group: str, topics: Sequence[str], *, on_revoke: RevokeFn | None = None) -> KinesisConsumer:
+        # no rebalances: a partition never leaves a member, so on_revoke is never called
         validate_name(group, what="consumer group")
         return KinesisConsumer(self, group, topics)
 

@@ -11,11 +11,10 @@ from that offset and re-cuts each file of the chain at the length it finds in th
 :mod:`pinpipe.sink.buffer`), so it rewrites the same keys with the same bytes. docs/SINK.md has the
 whole argument.
 
-Writing overlaps polling only on a log whose consumer never loses a partition
-(``log.capabilities.rebalances`` false: the embedded log and Kinesis, where one member reads every
-partition for its whole life). On Kafka a rebalance happens inside ``poll`` and the next owner starts
-at the committed offset at once, so every handed-over file is durable and committed BEFORE each poll:
-a file of ours can never land after the next owner looked at that key.
+Writing overlaps polling. On Kafka a rebalance happens inside ``poll`` and the next owner starts at
+the committed offset at once, so the consumer's revoke hook (called inside ``poll`` before this member
+rejoins, so before any other member can have the partitions) waits until every handed-over file is
+durable and commits it: a file of ours can never land after the next owner looked at that key.
 """
 
 from __future__ import annotations
@@ -132,8 +131,6 @@ class LakeSink:
         self.on_assignment = on_assignment
         self.on_recovered = on_recovered
         self.progress_every_s = progress_every_s
-        # Overlap writing with polling only where no partition can move to another member mid-write.
-        self.pipelined = not log.capabilities.rebalances
         self.stats = SinkStats(topics={t: TopicStats() for t in self.topics})
         self._buffers: dict[TopicPartition, PartitionBuffer] = {}
         self._assigned: set[TopicPartition] = set()
@@ -154,14 +151,12 @@ class LakeSink:
         self._buffers.clear()
         self._assigned = set()
         self._to_commit = {}
-        consumer = self.log.consumer(cfg.group, self.topics)
+        consumer = self.log.consumer(cfg.group, self.topics, on_revoke=lambda _: self._settle(consumer, wait_all=True))
         writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pinpipe-sink-writer")
         next_progress = time.monotonic() + self.progress_every_s
         lag: dict[TopicPartition, int] = {}
         try:
             while not stop.is_set():
-                if not self.pipelined:
-                    self._settle(consumer, wait_all=True)  # nothing in flight across a rebalance
                 records = consumer.poll(cfg.poll_records, cfg.poll_timeout_s)
                 self._sync_assignment(consumer)
                 now = time.monotonic()
