@@ -17,6 +17,7 @@ ALL = [
     "stream",
     "peers/fastapi_floor",
     "peers/connect_sink",
+    "peers/spark_stream",
 ]
 # Arguments per benchmark for the full run: issue 6 asks for the 10M-event DuckDB figure too.
 FULL_ARGS = {"batch": ["--big"]}
