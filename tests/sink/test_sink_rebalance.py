@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from pinpipe.errors import BackendUnavailableError
 from pinpipe.lake.store import LakeStore, open_lake, sink_files
 from pinpipe.log import LogCapabilities, Record, TopicPartition, capabilities_of
 from pinpipe.log.base import RevokeFn
@@ -27,15 +28,26 @@ BATCHES = 5  # polls of FLUSH records: five files in flight when the partition l
 
 
 class HeldLake:
-    """A local lake whose writes wait until ``release`` is set (the disk is slow right now)."""
+    """A local lake whose writes wait until ``release`` is set (the disk is slow right now); with
+    ``fail_first`` its first write fails once released (the disk went away)."""
 
-    def __init__(self, lake: LakeStore) -> None:
+    def __init__(self, lake: LakeStore, *, fail_first: bool = False) -> None:
         self.lake = lake
         self.release = threading.Event()
+        self.fail_first = fail_first
+        self.started = 0
+        self.running = 0
 
     def write(self, objects: Mapping[str, bytes]) -> None:
-        assert self.release.wait(timeout=30), "the lake was never released"
-        self.lake.write(objects)
+        self.started += 1
+        self.running += 1
+        try:
+            assert self.release.wait(timeout=30), "the lake was never released"
+            if self.fail_first and self.started == 1:
+                raise BackendUnavailableError("lake write failed: the disk went away")
+            self.lake.write(objects)
+        finally:
+            self.running -= 1
 
     def __getattr__(self, name: str) -> object:
         return getattr(self.lake, name)
@@ -49,6 +61,7 @@ class ScriptedConsumer:
         self.on_revoke, self.lake, self.stop = on_revoke, lake, stop
         self.committed: dict[TopicPartition, int] = {}
         self.at_revoke: tuple[dict[TopicPartition, int], int] | None = None
+        self.writes_when_failed: tuple[int, int] | None = None
         self.polls = 0
         self.owned = {TP}
 
@@ -62,7 +75,11 @@ class ScriptedConsumer:
             assert self.on_revoke is not None, "the sink gave its consumer no revoke hook"
             assert not list(sink_files(self.lake.lake)), "the writes were meant to be still in flight"
             self.lake.release.set()
-            self.on_revoke(set(self.owned))
+            try:
+                self.on_revoke(set(self.owned))
+            except BaseException:
+                self.writes_when_failed = (self.lake.started, self.lake.running)
+                raise
             self.at_revoke = (dict(self.committed), len(list(sink_files(self.lake.lake))))
             self.owned = set()
             self.stop.set()
@@ -111,3 +128,19 @@ def test_files_in_flight_are_durable_and_committed_before_the_partition_leaves(t
     assert log.member is not None and log.member.at_revoke is not None
     committed, files = log.member.at_revoke
     assert committed == {TP: BATCHES * FLUSH} and files == BATCHES
+
+
+def test_a_failed_write_stops_every_later_one_before_the_partition_leaves(tmp_path: Path) -> None:
+    """The first file's write fails while four more are queued: the hook fails the run, and by then the
+    one write that had started has finished and the others never start (none can land after the
+    partition moved on)."""
+    lake = HeldLake(open_lake(str(tmp_path / "lake")), fail_first=True)
+    stop = threading.Event()
+    log = ScriptedLog(lake, stop)
+    sink = LakeSink(log, lake, [TP.topic], SinkConfig(flush_size=FLUSH, idle_flush_ms=None))  # type: ignore[arg-type]
+    with pytest.raises(BackendUnavailableError, match="the disk went away"):
+        sink.run(stop=stop)
+    assert log.member is not None and log.member.writes_when_failed is not None
+    started, running = log.member.writes_when_failed
+    assert running == 0 and started <= 2 and lake.started == started
+    assert log.member.committed == {}

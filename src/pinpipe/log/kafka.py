@@ -526,6 +526,7 @@ class KafkaConsumer(Closing):
         self.log = log
         self.group = group
         self.on_revoke = on_revoke
+        self._callback_error: BaseException | None = None
         self.join_timeout_s = join_timeout_s if join_timeout_s is not None else rebalance_bound_s(log._consumer_conf)
         self._joined = False
         self._waiting_since = time.monotonic()
@@ -558,7 +559,10 @@ class KafkaConsumer(Closing):
         """librdkafka calls this inside ``poll`` before the member rejoins, so no other member has the
         partitions yet: the owner's hook settles (and commits) what it holds for them first."""
         if self.on_revoke is not None and partitions:
-            self.on_revoke({TopicPartition(p.topic, p.partition) for p in partitions})
+            try:
+                self.on_revoke({TopicPartition(p.topic, p.partition) for p in partitions})
+            except BaseException as exc:  # raised from poll: an exception escaping a callback taints the client
+                self._callback_error = exc
         self._joined = False
         self._waiting_since = time.monotonic()
         for part in partitions:
@@ -582,6 +586,9 @@ class KafkaConsumer(Closing):
                     messages.extend(self._consumer.consume(max_records - 1, timeout=0))
         except KafkaException as exc:
             raise _unavailable("poll", self.log.url, exc) from exc
+        if self._callback_error is not None:
+            failed, self._callback_error = self._callback_error, None
+            raise failed
         if not self._joined and not messages:
             waited = time.monotonic() - self._waiting_since
             if waited > self.join_timeout_s:

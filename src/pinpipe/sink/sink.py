@@ -23,7 +23,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from itertools import groupby
@@ -151,7 +151,7 @@ class LakeSink:
         self._buffers.clear()
         self._assigned = set()
         self._to_commit = {}
-        consumer = self.log.consumer(cfg.group, self.topics, on_revoke=lambda _: self._settle(consumer, wait_all=True))
+        consumer = self.log.consumer(cfg.group, self.topics, on_revoke=lambda _: self._before_revoke(consumer))
         writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pinpipe-sink-writer")
         next_progress = time.monotonic() + self.progress_every_s
         lag: dict[TopicPartition, int] = {}
@@ -191,6 +191,18 @@ class LakeSink:
             self.stats.topic(tp.topic).lag += behind
         self._buffers.clear()
         return self.stats
+
+    def _before_revoke(self, consumer: LogConsumer) -> None:
+        """Partitions are leaving (inside ``poll``): every handed-over file durable and committed first.
+        If that fails, no write of ours may still be running when they go: cancel what has not started,
+        wait for what has, then fail."""
+        try:
+            self._settle(consumer, wait_all=True)
+        except BaseException:
+            for future in self._in_flight:
+                future.cancel()
+            wait(self._in_flight)
+            raise
 
     def _sync_assignment(self, consumer: LogConsumer) -> None:
         """Forget buffers of partitions this member no longer owns: their new owner re-reads them
