@@ -137,6 +137,33 @@ def test_the_revoke_hook_runs_while_the_member_owns_its_partitions_and_its_commi
     assert set(firsts.values()) == {4}  # where the hook committed, not the earliest
 
 
+def test_a_revoke_hook_that_fails_fails_the_poll_and_leaves_the_client_usable(log: KafkaLog) -> None:
+    """The sink's hook raises when it cannot make its files durable: that error comes out of ``poll``
+    (not swallowed inside librdkafka's callback), the partitions are still given up, and the member can
+    go on polling and close cleanly."""
+    topic, group = unique("kafka-revoke-fails"), unique("g")
+    log.create_topic(topic, 2)
+    log.append(topic, [OutRecord(b"r", partition=p) for p in (0, 1)])
+
+    def on_revoke(leaving: set[TopicPartition]) -> None:
+        raise RuntimeError("the lake's disk went away")
+
+    first = log.consumer(group, [topic], on_revoke=on_revoke)
+    second = None
+    try:
+        read_at_least(first, 2)
+        second = log.consumer(group, [topic])
+        with pytest.raises(RuntimeError, match="disk went away"):
+            for _ in range(300):  # joins happen inside poll: both members keep polling (bounded)
+                first.poll(timeout_s=0.1)
+                second.poll(timeout_s=0.1)
+        poll_until([first, second], lambda: bool(first.assignment() and second.assignment()), "the group shared")
+    finally:
+        first.close()
+        if second is not None:
+            second.close()
+
+
 def test_a_rebalance_that_never_completes_is_an_error_not_a_hang(tansu_log: KafkaLog) -> None:
     """The bounded join, against a coordinator that really gets stuck: Tansu 0.6.0's (pinned), when
     the follower leaves and then at once the leader while the group re-forms; it keeps the departed
