@@ -24,8 +24,6 @@ NOT_MEASURED = """## Peers not measured here
   another HTTP→Kafka proxy.
 - **Kafka Connect's S3 sinks** (Confluent's, Aiven's, Camel's): not on Maven Central; the Connect
   comparison uses Kafka's own file sink instead.
-- **Spark Structured Streaming's freshness** at 1,000 events/s: not measured (pinpipe's is, in the
-  stream job's section).
 """
 
 HEADER = """# Performance
