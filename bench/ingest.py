@@ -27,6 +27,7 @@ from pinpipe.source.generator import CANONICAL_PIN as PIN_ROW
 CLIENTS = 8
 SECONDS = 10
 BATCH = 500
+DIRECT_APPEND_GOAL = 0.7  # issue 21: 500-record POSTs at least 0.7x the log's own append of the same batches
 
 
 def peak_rss_mb_of(pid: int) -> float:
@@ -136,8 +137,10 @@ def main() -> int:
     result.add(Metric("(c) Kinesis PUT record", c_rate, "requests/s", None, None if c_bad == 0 else False))
     target, ok = at_least(d_rate, 150_000)
     result.add(Metric("(d) direct EventLog.append, 500-record batches", d_rate, "records/s", target, ok))
-    target, ok = at_least(records_a / d_rate, 0.3)
-    result.add(Metric("(a)/(d) gateway share of the ceiling", records_a / d_rate, "ratio", target, ok))
+    share = records_a / d_rate
+    target, ok = at_least(share, DIRECT_APPEND_GOAL)
+    result.add(Metric("(a)/(d) gateway share of the ceiling", share, "×", target, ok,
+                      baseline="direct EventLog.append (d)", baseline_value=d_rate, ratio=share))  # fmt: skip
     target, ok = at_most(rss, 300)
     result.add(Metric("gateway peak RSS", rss, "MB", target, ok))
     result.notes.append(

@@ -34,8 +34,9 @@ class LogCapabilities:
     offset fits a Delta transaction version. Kinesis sequence numbers only increase."""
 
     rebalances: bool
-    """A consumer may lose or gain partitions inside ``poll`` (Kafka's group coordinator), so nothing of
-    a partition may be in flight across a poll. False where a consumer keeps its partitions for life."""
+    """A consumer may lose or gain partitions inside ``poll`` (Kafka's group coordinator): what a member
+    holds for a partition is settled in the ``on_revoke`` hook its consumer calls before the partition
+    leaves. False where a consumer keeps its partitions for life."""
 
     single_consumer_per_home: bool
     """A group may run one consumer at a time, enforced by :meth:`SingleConsumerLog.hold_group` (the
