@@ -295,10 +295,12 @@ def test_doc_table_matches_the_test() -> None:
 
 
 def test_benchmarks_use_only_the_shared_test_harness() -> None:
-    """bench/ may borrow tests/support (starting the gateway, the pinpipe executable), never a test
-    module: a benchmark must not break because a test was renamed or rewritten."""
+    """bench/ (bench/peers too) may borrow the shared harness — tests/support (starting the gateway,
+    a Kafka broker, the pinpipe executable) and tests/services (free ports, bounded waits) — never a
+    test module: a benchmark must not break because a test was renamed or rewritten."""
     borrowed: list[str] = []
-    for path in sorted((ROOT / "bench").glob("*.py")):
+    harness = ("tests.support", "tests.services")
+    for path in sorted((ROOT / "bench").rglob("*.py")):
         for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
             modules = (
                 [alias.name for alias in node.names]
@@ -308,6 +310,6 @@ def test_benchmarks_use_only_the_shared_test_harness() -> None:
                 else []
             )
             borrowed += [
-                f"{path.name}: {m}" for m in modules if m.startswith("tests") and not m.startswith("tests.support")
+                f"{path.relative_to(ROOT)}: {m}" for m in modules if m.startswith("tests") and not m.startswith(harness)
             ]
     assert borrowed == []

@@ -29,7 +29,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from tests.services import free_port, wait_until
-from tests.support.kafka import _die_with_parent, java, start_cluster
+from tests.support.kafka import die_with_parent, java, start_cluster
 
 from bench._common import Metric, Result, at_least
 from bench.sink import fill
@@ -81,7 +81,7 @@ def connect_sink(work: Path, bootstrap: str, records: int) -> dict[str, float]:
     started = time.perf_counter()
     proc = subprocess.Popen([java(), "-Xmx1g", "-cp", jars, "org.apache.kafka.connect.cli.ConnectStandalone",
                              str(worker), str(connector)], stdout=log, stderr=subprocess.STDOUT,
-                            preexec_fn=_die_with_parent)  # fmt: skip
+                            preexec_fn=die_with_parent)  # fmt: skip
     lines, first, seen = 0, 0.0, 0
     try:
         wait_until(lambda: (out.exists() and out.stat().st_size > 0) or proc.poll() is not None, timeout=180,

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tests import services
-from tests.support.kafka import _die_with_parent
+from tests.support.kafka import die_with_parent
 
 WORKERS = 2
 WORKER_MEMORY = "1g"
@@ -75,7 +75,7 @@ def _spark_class(base: Path, name: str, args: list[str], env: Mapping[str, str])
     script = spark_home() / "bin" / "spark-class"
     with open(base / f"{name}.log", "wb") as out:
         return subprocess.Popen(
-            [str(script), *args], stdout=out, stderr=subprocess.STDOUT, env=dict(env), preexec_fn=_die_with_parent
+            [str(script), *args], stdout=out, stderr=subprocess.STDOUT, env=dict(env), preexec_fn=die_with_parent
         )
 
 
