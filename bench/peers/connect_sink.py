@@ -20,6 +20,7 @@ import argparse
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -38,14 +39,15 @@ from pinpipe.jvm import classpath, default_jars_dir
 TOPIC = "bench.pin"
 PARTITIONS = 4
 GOAL = 1.5  # issue 21: pinpipe's sink at least 1.5x Kafka Connect's records/s
+RUNS = 3  # each sink drains the topic this many times (a fresh group each), interleaved: medians compared
 CONNECT_SET = "kafka-connect"
 
 
-def pinpipe_sink(kafka_url: str, lake: Path) -> dict[str, float]:
+def pinpipe_sink(kafka_url: str, lake: Path, group: str) -> dict[str, float]:
     """The sink in a fresh process (bench/sink.py's child), timed from its assignment to the last commit."""
     out = subprocess.run(
         [sys.executable, str(Path(__file__).resolve().parents[1] / "sink.py"), "--child", kafka_url, lake.as_uri(),
-         "bench-peers-pinpipe", "none"],
+         group, "none"],
         check=True, capture_output=True, text=True, timeout=1800,
     )  # fmt: skip
     return dict(json.loads(out.stdout.strip().splitlines()[-1]))
@@ -60,7 +62,7 @@ def connect_properties(work: Path, bootstrap: str, out: Path) -> tuple[Path, Pat
         "listeners": f"http://127.0.0.1:{free_port()}",
     }
     connector = {
-        "name": "bench-file-sink",
+        "name": f"bench-file-sink-{work.name}",  # its consumer group is connect-<name>: one per run
         "connector.class": "org.apache.kafka.connect.file.FileStreamSinkConnector",
         "tasks.max": "1",
         "topics": TOPIC,
@@ -134,32 +136,49 @@ def main(argv: list[str] | None = None) -> int:
         try:
             kafka_url = cluster.url
             mean_bytes = fill(kafka_url, args.records, partitions=PARTITIONS)
-            ours = pinpipe_sink(kafka_url, work / "lake")
-            theirs = connect_sink(work, cluster.bootstrap, args.records)
+            runs: list[tuple[dict[str, float], dict[str, float]]] = []
+            for i in range(RUNS):  # interleaved, so both meet the same machine state
+                ours = pinpipe_sink(kafka_url, work / f"lake-{i}", f"bench-peers-pinpipe-{i}")
+                (work / f"connect-{i}").mkdir()
+                theirs = connect_sink(work / f"connect-{i}", cluster.bootstrap, args.records)
+                ours_digest = lines_digest(lake_lines(work / f"lake-{i}"))
+                theirs_digest = lines_digest((work / f"connect-{i}" / "connect-out.txt").read_bytes().splitlines())
+                if ours["records"] != args.records or theirs["records"] != args.records or ours_digest != theirs_digest:
+                    print(f"outputs differ: pinpipe {ours['records']} records, Kafka Connect {theirs['records']} "
+                          f"lines, same values: {ours_digest == theirs_digest}", file=sys.stderr)  # fmt: skip
+                    return 1
+                runs.append((ours, theirs))
+                shutil.rmtree(work / f"lake-{i}")
+                (work / f"connect-{i}" / "connect-out.txt").unlink()
         finally:
             cluster.stop_all()
-        ours_digest = lines_digest(lake_lines(work / "lake"))
-        theirs_digest = lines_digest((work / "connect-out.txt").read_bytes().splitlines())
-    if ours["records"] != args.records or theirs["records"] != args.records or ours_digest != theirs_digest:
-        print(f"outputs differ: pinpipe {ours['records']} records, Kafka Connect {theirs['records']} lines, "
-              f"same values: {ours_digest == theirs_digest}", file=sys.stderr)  # fmt: skip
-        return 1
-    ours_rate, theirs_rate = args.records / ours["from_assignment_s"], args.records / theirs["elapsed_s"]
+    ours_rates = sorted(args.records / ours["from_assignment_s"] for ours, _ in runs)
+    theirs_rates = sorted(args.records / theirs["elapsed_s"] for _, theirs in runs)
+    ours_rate, theirs_rate = ours_rates[RUNS // 2], theirs_rates[RUNS // 2]
+    ours = runs[-1][0]
+    theirs = runs[-1][1]
     share = ours_rate / theirs_rate
     target, ok = at_least(share, GOAL)
-    result.add(Metric("pinpipe sink", ours_rate, "records/s"))
-    result.add(Metric("Kafka Connect, FileStreamSinkConnector", theirs_rate, "records/s"))
+    result.add(Metric(f"pinpipe sink (median of {RUNS})", ours_rate, "records/s"))
+    result.add(Metric(f"Kafka Connect, FileStreamSinkConnector (median of {RUNS})", theirs_rate, "records/s"))
+    result.notes.append(
+        "Each run, records/s: pinpipe "
+        + ", ".join(f"{r:,.0f}" for r in ours_rates)
+        + "; Kafka Connect "
+        + ", ".join(f"{r:,.0f}" for r in theirs_rates)
+        + "."
+    )
     result.add(Metric("pinpipe / Kafka Connect", share, "×", target, ok, baseline="Kafka Connect file sink",
                       baseline_value=theirs_rate, ratio=share))  # fmt: skip
-    result.add(Metric("Kafka Connect incl. its JVM start and group join", args.records / theirs["from_start_s"],
-                      "records/s"))  # fmt: skip
-    result.add(Metric("peak RSS of the pinpipe sink", ours["peak_rss_mb"], "MB"))
+    result.add(Metric("Kafka Connect incl. its JVM start and group join (last run)",
+                      args.records / theirs["from_start_s"], "records/s"))  # fmt: skip
+    result.add(Metric("peak RSS of the pinpipe sink (last run)", ours["peak_rss_mb"], "MB"))
     result.notes.append(
         f"{args.records:,} pin rows of {mean_bytes:.0f} bytes mean JSON in {PARTITIONS} partitions of one Apache "
         "Kafka broker (KRaft, from the jar cache). Both outputs hold the same values (the digest of their sorted "
         "lines is equal). pinpipe: flush size 1,000, daily partitioner, files fsynced and committed with their "
         "offsets; timed from its assignment. Kafka Connect: one task, StringConverter, defaults otherwise (no "
-        "fsync, one file); timed from its first output byte."
+        f"fsync, one file); timed from its first output byte. Each drains the topic {RUNS} times, interleaved."
     )
     print(f"pinpipe {ours_rate:,.0f} records/s, Kafka Connect {theirs_rate:,.0f} records/s: {share:.2f}x")
     print(f"wrote {result.write()}")
