@@ -4,7 +4,8 @@ Each profile of the pom is a jar set. A set is fetched with ``mvn dependency:cop
 into a fresh folder that replaces ``<cache>/<set>/`` only when complete, and is stamped with the
 digest of what it depends on (the pom's versions and its profile): a rerun with those unchanged costs
 no Maven start, a changed one refetches. The stamp (``.complete``) is what pinpipe checks at run time
-(``pinpipe.jvm``), so a half-copied set is never taken for a whole one. Standard library only: it runs before any venv exists.
+(``pinpipe.jvm``), so a half-copied set is never taken for a whole one. Standard library only: it runs
+before any venv exists.
 """
 
 from __future__ import annotations
