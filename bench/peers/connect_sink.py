@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import os
 import shutil
 import subprocess
@@ -33,7 +32,7 @@ from tests.services import free_port, wait_until
 from tests.support.kafka import die_with_parent, java, start_cluster
 
 from bench._common import Metric, Result, at_least
-from bench.sink import fill
+from bench.sink import drain, fill
 from pinpipe.jvm import classpath, default_jars_dir
 
 TOPIC = "bench.pin"
@@ -41,16 +40,6 @@ PARTITIONS = 4
 GOAL = 1.5  # issue 21: pinpipe's sink at least 1.5x Kafka Connect's records/s
 RUNS = 3  # each sink drains the topic this many times (a fresh group each), interleaved: medians compared
 CONNECT_SET = "kafka-connect"
-
-
-def pinpipe_sink(kafka_url: str, lake: Path, group: str) -> dict[str, float]:
-    """The sink in a fresh process (bench/sink.py's child), timed from its assignment to the last commit."""
-    out = subprocess.run(
-        [sys.executable, str(Path(__file__).resolve().parents[1] / "sink.py"), "--child", kafka_url, lake.as_uri(),
-         group, "none"],
-        check=True, capture_output=True, text=True, timeout=1800,
-    )  # fmt: skip
-    return dict(json.loads(out.stdout.strip().splitlines()[-1]))
 
 
 def connect_properties(work: Path, bootstrap: str, out: Path) -> tuple[Path, Path]:
@@ -138,7 +127,8 @@ def main(argv: list[str] | None = None) -> int:
             mean_bytes = fill(kafka_url, args.records, partitions=PARTITIONS)
             runs: list[tuple[dict[str, float], dict[str, float]]] = []
             for i in range(RUNS):  # interleaved, so both meet the same machine state
-                ours = pinpipe_sink(kafka_url, work / f"lake-{i}", f"bench-peers-pinpipe-{i}")
+                # the sink in a fresh process (bench/sink.py's child), timed from its assignment
+                ours, _ = drain(kafka_url, work / f"lake-{i}", f"bench-peers-pinpipe-{i}", "none")
                 (work / f"connect-{i}").mkdir()
                 theirs = connect_sink(work / f"connect-{i}", cluster.bootstrap, args.records)
                 ours_digest = lines_digest(lake_lines(work / f"lake-{i}"))
