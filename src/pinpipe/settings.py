@@ -61,6 +61,10 @@ class Settings(BaseSettings):
     replication_factor: int | None = Field(
         None, ge=1, le=32, description="Kafka: replicas of the topics pinpipe creates (none: the broker's default)."
     )
+    kafka_transactions: bool = Field(
+        True,
+        description="Kafka: a request's records are all in the log or none (transactions; off: idempotent only).",
+    )
     log_retention_hours: float = Field(168.0, gt=0, description="Embedded log: keep records this long.")
     spark_master: str = Field("local[*]", description="Spark master URL for --engine spark.")
     catalog: str | None = Field(

@@ -20,7 +20,7 @@ from pinpipe.settings import get_settings
 from pinpipe.sink import LakeSink, SinkConfig
 from pinpipe.sink.buffer import DAY_MS
 from tests.services import wait_until
-from tests.sink.helpers import Expected, assert_exactly_once, lake_records, value
+from tests.sink.helpers import assert_exactly_once, lake_records, value
 from tests.support.kafka import KafkaCluster
 
 pytestmark = [pytest.mark.services, pytest.mark.slow, pytest.mark.timeout(240)]
@@ -88,14 +88,18 @@ def test_two_workers_share_a_4_partition_topic_exactly_once(
             return bool(a) and bool(b) and not (a & b) and a | b == {0, 1, 2, 3}
 
         wait_until(shared, timeout=90, what="two workers sharing 4 partitions")
-        expected: Expected = {}
+        expected: dict[TopicPartition, dict[int, bytes]] = {}
         for p in range(4):
             tp = TopicPartition(topic, p)
             values = [value(topic, p, i) for i in range(1050 + 37 * p)]
+            at = expected[tp] = {}
             for i in range(0, len(values), 500):
-                appended = kafka_log.append(topic, [OutRecord(v, partition=p) for v in values[i : i + 500]])
-                assert [a.offset for a in appended] == list(range(i, i + len(appended)))
-            expected[tp] = values
+                batch = values[i : i + 500]
+                appended = kafka_log.append(topic, [OutRecord(v, partition=p) for v in batch])
+                # one transaction per append: its records in a row, then its marker's offset
+                offsets = [a.offset for a in appended]
+                assert offsets == list(range(offsets[0], offsets[0] + len(batch)))
+                at.update(zip(offsets, batch, strict=True))
         lake = open_lake(str(home / "lake"))
         total = sum(len(v) for v in expected.values())
         wait_until(

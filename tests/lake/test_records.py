@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from pinpipe.clean.sql import literal
-from pinpipe.lake.format import decode, json_lines, split_lines
+from pinpipe.lake.format import NO_RECORD, decode, json_lines, split_lines
 from pinpipe.lake.layout import (
     FILE_NAME,
     PARTITION_IN_NAME,
@@ -30,7 +30,8 @@ from pinpipe.lake.store import open_lake, sink_files
 
 TOPIC = "pinterest.pin"
 
-# file content -> its records, by the rule (the last newline ends the last record, nothing more)
+# file content -> its lines, by the rule (the last newline ends the last record, nothing more); a blank
+# line is an offset that holds no record (a Kafka transaction's marker, an aborted record)
 FRAMINGS: dict[bytes, list[bytes]] = {
     b"": [],
     b"\n": [b""],
@@ -39,6 +40,7 @@ FRAMINGS: dict[bytes, list[bytes]] = {
     b"a\nb": [b"a", b"b"],
     b"a\n\n": [b"a", b""],
     b"a\n\nb\n": [b"a", b"", b"b"],
+    b"a\n\n\n\nb\n\nc\n": [b"a", b"", b"", b"", b"b", b"", b"c"],
     '{"t":"caf\u00e9 \U0001f384"}\n{"x":1}\n'.encode(): ['{"t":"caf\u00e9 \U0001f384"}'.encode(), b'{"x":1}'],
 }
 NOT_UTF8 = b'{"ok":1}\n{"bad":"\xff\xfe"}\n{"ok":2}\n'
@@ -56,12 +58,22 @@ def test_decode_reads_back_what_the_sink_encodes() -> None:
 
 
 @pytest.mark.parametrize("data", list(FRAMINGS), ids=repr)
-def test_text_records_number_lines_from_the_start_offset(data: bytes) -> None:
+def test_text_records_number_lines_from_the_start_offset_and_skip_blank_ones(data: bytes) -> None:
     got = text_records(data, 40)
-    expected = [line.decode() for line in FRAMINGS[data]]
-    assert got.values == expected
-    assert got.offsets == list(range(40, 40 + len(expected)))
+    expected = [(offset, line.decode()) for offset, line in enumerate(FRAMINGS[data], 40) if line]
+    assert list(zip(got.offsets, got.values, strict=True)) == expected
     assert got.not_utf8_offsets == [] and got.not_utf8_values == []
+
+
+def test_blank_lines_keep_the_offsets_of_the_records_after_them_in_a_file_that_is_not_utf8() -> None:
+    got = text_records(b'{"ok":1}\n\n{"bad":"\xff"}\n\n{"ok":2}\n', 10)
+    assert (got.offsets, got.values) == ([10, 14], ['{"ok":1}', '{"ok":2}'])
+    assert got.not_utf8_offsets == [12]
+
+
+def test_the_sink_writes_an_offset_without_a_record_as_a_blank_line() -> None:
+    assert json_lines([b"a", NO_RECORD, NO_RECORD, b"b"]) == b"a\n\n\nb\n"
+    assert json_lines([b"a", NO_RECORD, b""]) == b"a\n\nnull\n"  # a tombstone stays a record
 
 
 def test_a_line_that_is_not_utf8_keeps_its_offset_and_the_others_theirs() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pinpipe.lake.format import NO_RECORD
 from pinpipe.log import Record, TopicPartition
 from pinpipe.sink.buffer import DAY_MS, PartitionBuffer
 
@@ -86,3 +87,17 @@ def test_a_recut_file_ignores_idle_cuts_unless_forced() -> None:
     assert buf.recutting and buf.cut() is None
     chunk = buf.cut(force=True)
     assert chunk is not None and (chunk.start_offset, chunk.end_offset) == (0, 3) and not buf.recutting
+
+
+def test_offsets_without_a_record_become_blank_lines_and_count_toward_the_flush_size() -> None:
+    # a Kafka transaction's commit marker takes an offset: a read_committed reader never sees it
+    buf = PartitionBuffer(TP, flush_size=5)
+    gapped = [r for r in records(9) if r.offset not in (2, 5, 6)]  # 0 1 _ 3 4 | _ _ 7 8
+    closed = buf.add(gapped)
+    assert spans(closed) == [(0, 5)]
+    assert closed[0].values == [b'{"i":0}', b'{"i":1}', NO_RECORD, b'{"i":3}', b'{"i":4}']
+    assert closed[0].records == 4
+    # a gap at a file's start is not written: the next file starts at its first record
+    assert buf.next_offset == 9 and buf.values == [b'{"i":7}', b'{"i":8}']
+    chunk = buf.cut()
+    assert chunk is not None and (chunk.start_offset, chunk.end_offset) == (7, 9)

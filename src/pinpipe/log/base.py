@@ -1,9 +1,10 @@
 """The event log contract every backend keeps (embedded SQLite, Kafka, Kinesis).
 
 Small on purpose: producers append batches and get positions back; consumers read a group's share
-of partitions from positions they commit. Offsets are dense per (topic, partition) from 0 on the
-embedded log and Kafka; on Kinesis the (large, increasing, non-dense) sequence number plays the
-role, so consumers must never assume ``next = offset + 1`` without asking the backend.
+of partitions from positions they commit. Offsets count from 0 per (topic, partition) on the
+embedded log and Kafka (dense on the embedded log; on Kafka a transaction's marker takes one too); on
+Kinesis the (large, increasing, non-dense) sequence number plays the role, so consumers must never
+assume ``next = offset + 1`` without asking the backend.
 
 Where backends differ, each says so in :class:`LogCapabilities` (``log.capabilities``), so the code
 above the log asks what a backend can do and never reads a URL's scheme to guess it.
@@ -30,8 +31,9 @@ class LogCapabilities:
     """
 
     dense_offsets: bool
-    """Offsets count records from 0 per partition (embedded, Kafka): ``end - committed`` is a lag and an
-    offset fits a Delta transaction version. Kinesis sequence numbers only increase."""
+    """Offsets count from 0 per partition, one per record (embedded, Kafka; on Kafka one per transaction
+    marker too, see ``skips_offsets``): ``end - committed`` is a lag and an offset fits a Delta
+    transaction version. Kinesis sequence numbers only increase."""
 
     rebalances: bool
     """A consumer may lose or gain partitions inside ``poll`` (Kafka's group coordinator): what a member
@@ -47,6 +49,11 @@ class LogCapabilities:
 
     committed: bool
     """The log offers :meth:`CommittedLog.committed`: a group's positions, read without joining it."""
+
+    skips_offsets: bool = False
+    """Offsets may hold no record: each Kafka transaction leaves a marker at one offset of every
+    partition it wrote, and an aborted record keeps its offset (a ``read_committed`` reader sees
+    neither). The end offset is then at least, not exactly, the last record's + 1."""
 
     counts_committed: bool = False
     """The log offers :meth:`CountingLog.committed_records`: how many records a group's commits have

@@ -15,27 +15,26 @@ client that understands them, so librdkafka does not warn about the others. The 
 never printed or logged (it may hold ``sasl.password``); librdkafka's own log lines go to the Python
 logger ``pinpipe.log.kafka``.
 
-Producing — idempotent, ``acks=all``, no transactions (decided and measured on Tansu):
+Producing — idempotent, ``acks=all``, and by default transactional (``PINPIPE_KAFKA_TRANSACTIONS``):
 
-- ``append`` returns only after every record's delivery report came back without error; any failed
-  report, or no report within ``delivery.timeout.ms`` (default here 15 s, librdkafka's is 300 s, too
-  long for an HTTP request to wait), raises :class:`~pinpipe.errors.BackendUnavailableError` (the
-  gateway answers 503). The idempotent producer keeps each partition's records in order and never
-  writes a retried record twice.
-- Not transactional. A transaction would make a multi-partition batch all or nothing, but (1) Kafka
-  writes a commit marker into every partition a transaction touched, and the marker takes an offset:
-  measured on Tansu, 3 transactions of 500 records moved a partition's end offset by 501 each. The
-  offsets stop being dense, and DESIGN.md's lake files ("a file holds ``[start, start+n)``") rely on
-  dense offsets; (2) every reader (our consumers, Spark, Kafka Connect) would have to use
-  ``isolation.level=read_committed`` or see aborted records; (3) one producer has one open
-  transaction at a time, so the gateway's concurrent requests would queue behind each other — one
-  single-record transaction cost 1.8 ms vs 0.15 ms idempotent on Tansu; (4) each gateway process
-  would need its own stable ``transactional.id`` for fencing. What is given up: a batch whose
-  delivery fails part-way (broker lost mid-request) can leave some of its records in the log while
-  the client gets a 503 and retries. Those records are duplicates of rows the retry sends again, and
-  every downstream reader already deduplicates on ``ind`` (DESIGN.md "Cleaning"). Input errors
-  (unknown topic, a partition the topic lacks) are checked before anything is produced, so they are
-  all or nothing.
+- ``append`` returns only once its records are durable: with transactions, once the transaction
+  carrying them committed (:mod:`pinpipe.log.kafka_transactions`: concurrent appends share one, a
+  pool of producers takes turns); without, once every record's delivery report came back without
+  error. A failure, or nothing within ``delivery.timeout.ms`` (default here 15 s, librdkafka's is
+  300 s, too long for an HTTP request to wait) + 5 s, raises
+  :class:`~pinpipe.errors.BackendUnavailableError` (the gateway answers 503). The idempotent producer
+  keeps each partition's records in order and never writes a retried record twice.
+- With transactions an append is all or nothing, also when a broker or the gateway dies mid-request:
+  a failed transaction is aborted, and ``read_committed`` readers (every consumer here: the setting is
+  forced) never see its records. The cost: every transaction leaves a commit marker at one offset of
+  each partition it wrote, so offsets are not dense (the lake writes a blank line for such an offset,
+  DESIGN.md's "start offset + line" rule still holds), and a gateway killed with a transaction open
+  holds readers at it until the broker aborts it (``transaction.timeout.ms``, 20 s here; at once with a
+  ``transactional.id`` of your own that the restarted gateway reuses). Without transactions
+  (``PINPIPE_KAFKA_TRANSACTIONS=false``) a batch whose delivery fails part-way can leave some of its
+  records in the log while the client gets a 503 and retries; every downstream reader deduplicates on
+  ``ind`` (DESIGN.md "Cleaning"), so those are duplicates, never losses. Either way input errors
+  (unknown topic, a partition the topic lacks) are checked before anything is produced.
 - Measured on Tansu (2 cores, 8 threads appending at once): single-record appends 7.3k-10.4k/s with
   ``linger.ms=0`` (the default here) vs 1.3k/s with librdkafka's 5 ms (every append waits out the
   linger); 500-record appends ~200k records/s with 0 vs 240k-280k with 5 ms. Set
@@ -64,6 +63,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import uuid
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -71,6 +71,7 @@ from urllib.parse import urlsplit
 from confluent_kafka import (
     Consumer,
     ConsumerGroupTopicPartitions,
+    IsolationLevel,
     KafkaError,
     KafkaException,
     Message,
@@ -92,6 +93,7 @@ from pinpipe.log.base import (
     TopicPartition,
     UnknownTopicError,
 )
+from pinpipe.log.kafka_transactions import Delivery, TransactionalAppends
 from pinpipe.log.names import validate_name
 
 if TYPE_CHECKING:
@@ -99,10 +101,12 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-# Dense offsets (no transaction markers, see above); the group coordinator moves partitions between
-# members inside ``poll``, and shares them, so no lock is needed; appends block on delivery reports.
+# Offsets count records and markers (see above: an end minus a commit is still a lag); the group
+# coordinator moves partitions between members inside ``poll``, and shares them, so no lock is needed;
+# appends block until durable.
 CAPABILITIES = LogCapabilities(
     dense_offsets=True,
+    skips_offsets=True,  # with transactions, ours or another producer's
     rebalances=True,
     single_consumer_per_home=False,
     submit=False,
@@ -200,14 +204,22 @@ def client_configs(url: str, passthrough: Mapping[str, str]) -> tuple[dict[str, 
             producer[key] = value
         else:
             common[key] = value
-    if "transactional.id" in producer:
+    if str(consumer.get("isolation.level", "read_committed")) != "read_committed":
         raise ConfigError(
-            "transactional.id is not supported by pinpipe's Kafka log (it appends idempotently)",
-            hint="remove PINPIPE_KAFKA__TRANSACTIONAL_ID",
+            "isolation.level must be read_committed for pinpipe's Kafka log (aborted appends would be read)",
+            hint="remove PINPIPE_KAFKA__ISOLATION_LEVEL",
         )
     producer.update({"enable.idempotence": True, "acks": "all", "allow.auto.create.topics": False})
-    # The contract: a group without a committed position starts at the earliest record.
-    consumer.update({"enable.auto.commit": False, "auto.offset.reset": "earliest", "allow.auto.create.topics": False})
+    # The contract: a group without a committed position starts at the earliest record, and reads only
+    # what committed (librdkafka's default, stated: the atomicity of appends rests on it).
+    consumer.update(
+        {
+            "enable.auto.commit": False,
+            "auto.offset.reset": "earliest",
+            "allow.auto.create.topics": False,
+            "isolation.level": "read_committed",
+        }
+    )
     return {**common, **producer}, {**common, **consumer}, {**common, **admin}
 
 
@@ -240,48 +252,26 @@ def list_watermarks(
     admin: AdminClient, tps: Sequence[TopicPartition], url: str
 ) -> dict[TopicPartition, tuple[int, int]]:
     """(low, high) watermarks of every partition in ``tps`` from one batch of ListOffsets requests
-    through the admin client. Not the consumer's ``get_watermark_offsets``: that is one request per
-    partition on the member's own connections, queued behind its fetch long-polls (~1 s each: 36
-    partitions made a drain with nothing to do take 34 s)."""
+    through the admin client. The high watermark, not the last stable offset: the LSO trails a
+    transaction for a moment after it commits (until its markers are written), so a reader that caught
+    up with it could stop short of records a 200 already acknowledged. Not the consumer's
+    ``get_watermark_offsets``: that is one request per partition on the member's own connections, queued
+    behind its fetch long-polls (~1 s each: 36 partitions made a drain with nothing to do take 34 s)."""
     if not tps:
         return {}
     parts = [KafkaTopicPartition(tp.topic, tp.partition) for tp in tps]
     try:
         earliest = admin.list_offsets({p: OffsetSpec.earliest() for p in parts}, request_timeout=METADATA_TIMEOUT_S)
-        latest = admin.list_offsets({p: OffsetSpec.latest() for p in parts}, request_timeout=METADATA_TIMEOUT_S)
+        latest = admin.list_offsets(
+            {p: OffsetSpec.latest() for p in parts},
+            isolation_level=IsolationLevel.READ_UNCOMMITTED,
+            request_timeout=METADATA_TIMEOUT_S,
+        )
         low = {(p.topic, p.partition): int(f.result().offset) for p, f in earliest.items()}
         high = {(p.topic, p.partition): int(f.result().offset) for p, f in latest.items()}
     except KafkaException as exc:
         raise _unavailable("read the ends of its partitions", url, exc) from exc
     return {tp: (low[tp.topic, tp.partition], high[tp.topic, tp.partition]) for tp in tps}
-
-
-class _Delivery:
-    """The delivery reports of one ``append``: positions in order, first error, done when all came."""
-
-    def __init__(self, n: int) -> None:
-        self.appended: list[Appended | None] = [None] * n
-        self.errors: list[str] = []
-        self.unknown_topic = False
-        self.remaining = n
-        self.done = threading.Event()
-        if n == 0:
-            self.done.set()
-
-    def report(self, index: int, err: KafkaError | None, msg: Message) -> None:
-        if err is not None:
-            if err.code() in (KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError._UNKNOWN_TOPIC):
-                self.unknown_topic = True
-            if len(self.errors) < 5:
-                self.errors.append(f"record {index}: {err.str()}")
-        else:
-            # a delivered message has its partition and offset (confluent-kafka types them optional)
-            partition, offset = msg.partition(), msg.offset()
-            assert partition is not None and offset is not None
-            self.appended[index] = Appended(partition, offset)
-        self.remaining -= 1
-        if self.remaining == 0:
-            self.done.set()
 
 
 class KafkaLog(Closing):
@@ -295,6 +285,12 @@ class KafkaLog(Closing):
         self._producer_conf, self._consumer_conf, admin_conf = client_configs(url, dict(settings.kafka))
         self._admin = AdminClient(admin_conf)
         self._producer: Producer | None = None
+        self._transactions: TransactionalAppends | None = None
+        id_prefix = self._producer_conf.pop("transactional.id", None) or f"pinpipe-{uuid.uuid4().hex[:12]}"
+        if settings.kafka_transactions:
+            delivery_ms = int(self._producer_conf["delivery.timeout.ms"])
+            conf = {"transaction.timeout.ms": delivery_ms + 5_000, **self._producer_conf}
+            self._transactions = TransactionalAppends(conf, url, id_prefix=id_prefix, wait_s=delivery_ms / 1000 + 5.0)
         self._poller: threading.Thread | None = None
         self._partitions: dict[str, int] = {}
         self._lock = threading.Lock()
@@ -374,7 +370,8 @@ class KafkaLog(Closing):
             time.sleep(0.05)
 
     def end_offsets(self, topic: str) -> dict[int, int]:
-        """The high watermarks (ListOffsets ``latest``): the offset the next record will get."""
+        """The high watermarks (ListOffsets ``latest``): the offset the next record would get. With
+        transactions, one more once a transaction's marker lands after its records."""
         ends = self.watermarks([TopicPartition(topic, p) for p in range(self._partition_count(topic))])
         return {tp.partition: high for tp, (_, high) in ends.items()}
 
@@ -433,8 +430,15 @@ class KafkaLog(Closing):
                 raise InvalidPartitionError(
                     f"record {i} asks for partition {record.partition} of {topic!r}, which has {count}"
                 )
+        if self._transactions is not None:
+            try:
+                return self._appended(topic, records, self._transactions.append(topic, records))
+            except UnknownTopicError:
+                with self._lock:
+                    self._partitions.pop(topic, None)
+                raise
         producer = self._producer_client()
-        delivery = _Delivery(len(records))
+        delivery = Delivery(len(records))
         for i, record in enumerate(records):
             self._produce(producer, topic, record, lambda err, msg, i=i: delivery.report(i, err, msg))
         timeout_s = float(self._producer_conf["delivery.timeout.ms"]) / 1000 + 5.0
@@ -444,6 +448,9 @@ class KafkaLog(Closing):
                 f"unacknowledged after {timeout_s:.0f}s",
                 retry_after=1.0,
             )
+        return self._appended(topic, records, delivery)
+
+    def _appended(self, topic: str, records: Sequence[OutRecord], delivery: Delivery) -> list[Appended]:
         if delivery.unknown_topic:
             with self._lock:
                 self._partitions.pop(topic, None)
@@ -492,6 +499,8 @@ class KafkaLog(Closing):
                 return
             self._closed = True
             producer, self._producer = self._producer, None
+        if self._transactions is not None:
+            self._transactions.close()
         if producer is not None:
             producer.flush(float(self._producer_conf["delivery.timeout.ms"]) / 1000)
             if self._poller is not None:
@@ -524,6 +533,7 @@ class KafkaConsumer(Closing):
         on_revoke: RevokeFn | None = None,
     ) -> None:
         self.log = log
+        self.capabilities = log.capabilities
         self.group = group
         self.on_revoke = on_revoke
         self._callback_error: BaseException | None = None
@@ -622,9 +632,29 @@ class KafkaConsumer(Closing):
             self._positions[TopicPartition(topic, partition)] = offset + 1
         return records
 
+    def _read_past(self, tps: Sequence[TopicPartition]) -> dict[TopicPartition, int]:
+        """librdkafka's own positions, where set: past the offsets that held no record for this reader
+        (a transaction's commit marker, an aborted record), which no message ever reports. Unset
+        between a seek and the fetch that follows it, and advanced only as messages are handed over, so
+        it never runs ahead of a record this member has not returned."""
+        if not tps:
+            return {}
+        try:
+            parts = self._consumer.position([KafkaTopicPartition(tp.topic, tp.partition) for tp in tps])
+        except KafkaException:
+            return {}
+        return {TopicPartition(p.topic, p.partition): int(p.offset) for p in parts if p.offset >= 0 and p.error is None}
+
     def commit(self, positions: Mapping[TopicPartition, int]) -> None:
+        """Commit ``positions``; where one is this member's whole read of its partition, commit past the
+        offsets after it that hold no record, so a drained group's lag is 0 on a transactional topic."""
         if not positions:
             return
+        positions = dict(positions)
+        caught_up = [tp for tp, o in positions.items() if o >= self._positions.get(tp, o + 1)]
+        for tp, past in self._read_past(caught_up).items():
+            if past > positions[tp]:
+                positions[tp] = self._positions[tp] = past
         offsets = [KafkaTopicPartition(tp.topic, tp.partition, int(o)) for tp, o in positions.items()]
         try:
             results = self._consumer.commit(offsets=offsets, asynchronous=False)
@@ -660,14 +690,16 @@ class KafkaConsumer(Closing):
         return self._joined
 
     def lag(self) -> dict[TopicPartition, int]:
-        """High watermark minus this member's position (its committed offset, else the start, when
-        it has read nothing yet from the partition)."""
+        """High watermark minus this member's position (its committed offset, else the start, when it
+        has read nothing yet from the partition), past offsets that held no record. A transaction still
+        open (or whose markers are not written yet) keeps it above 0: a drain waits for its outcome."""
         assigned = sorted(self._assigned)
         # The committed offsets through the admin client too (one OffsetFetch for the group).
         committed = self.log.committed(self.group) if any(tp not in self._positions for tp in assigned) else {}
+        read_past = self._read_past(assigned)
         out: dict[TopicPartition, int] = {}
         for tp, (low, high) in self.log.watermarks(assigned).items():
-            position = self._positions.get(tp, committed.get(tp, low))
+            position = max(self._positions.get(tp, committed.get(tp, low)), read_past.get(tp, -1))
             out[tp] = max(high - position, 0)
         return out
 

@@ -135,9 +135,10 @@ def log_positions(
     """Per topic/stream: records and how many ``group`` has not committed yet (its lag).
 
     Where offsets count records (embedded, Kafka), ``records`` are the records appended (end offsets)
-    and ``lag`` the end offsets minus the group's commits. Where they do not (Kinesis), ``records``
-    are the records the group's commits covered (``"counted": "committed"``), and the lag is what the
-    running consumer last published (``published_lag``, by name): Kinesis cannot count what is
+    and ``lag`` the end offsets minus the group's commits; on Kafka, offsets that hold no record (one
+    marker per transaction and partition) are among them (``"counted": "offsets"``). Where they do not
+    (Kinesis), ``records`` are the records the group's commits covered (``"counted": "committed"``), and
+    the lag is what the running consumer last published (``published_lag``, by name): Kinesis cannot count what is
     appended without reading it all.
     """
     if log.capabilities.dense_offsets:
@@ -145,7 +146,9 @@ def log_positions(
         out = []
         for name in names:
             ends = _ends(log, name)
-            entry: dict[str, Any] = {"name": name, "records": None, "lag": None, "counted": "appended"}
+            # where offsets may hold no record (Kafka's transaction markers), they are what is counted
+            what = "offsets" if log.capabilities.skips_offsets else "appended"
+            entry: dict[str, Any] = {"name": name, "records": None, "lag": None, "counted": what}
             if ends is not None:
                 entry["records"] = sum(ends.values())
                 if committed is not None:

@@ -1,8 +1,11 @@
 """Where one partition's records wait until they make a file: the connector's rotation rules.
 
-A file holds consecutive records of ONE partition. It is closed:
+A file holds consecutive offsets of ONE partition: a line per offset, the record there or, where the
+offset holds none (a Kafka transaction's marker, an aborted record: the reader skipped it), a blank line
+(:data:`~pinpipe.lake.format.NO_RECORD`), so a record's offset stays its file's start plus its line. It
+is closed:
 
-- by count: when it holds ``flush_size`` records (the record that reaches the count is in it), as the
+- by count: when it holds ``flush_size`` lines (the record that reaches the count is in it), as the
   Kafka Connect S3 sink's ``flush.size``;
 - by record time: when a record arrives whose timestamp is ``rotate_interval_ms`` or more past the
   file's first record, the file is closed WITHOUT it and that record starts the next file, as the
@@ -27,6 +30,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from pinpipe.lake.format import NO_RECORD
 from pinpipe.log.base import Record, TopicPartition
 
 DAY_MS = 86_400_000
@@ -38,16 +42,21 @@ UncommittedLengthFn = Callable[[int, int], int | None]
 
 @dataclass(slots=True)
 class Chunk:
-    """A closed file's content: records ``[start_offset, end_offset)`` of one partition."""
+    """A closed file's content: offsets ``[start_offset, end_offset)`` of one partition."""
 
     tp: TopicPartition
     start_offset: int
     end_offset: int  # the position to commit once the file is durable: last offset + 1
     first_timestamp_ms: int
-    values: list[bytes]
+    values: list[bytes | None]  # NO_RECORD where an offset holds no record
 
     def __len__(self) -> int:
         return len(self.values)
+
+    @property
+    def records(self) -> int:
+        """The records in the file (its lines less the blank ones)."""
+        return len(self.values) - self.values.count(NO_RECORD)
 
 
 class PartitionBuffer:
@@ -85,7 +94,7 @@ class PartitionBuffer:
         self.daily = daily
         self.uncommitted_length = uncommitted_length
         self._recut_length = 0  # the length of the uncommitted file the open one re-cuts; 0 = none
-        self.values: list[bytes] = []
+        self.values: list[bytes | None] = []
         self._start = -1
         self._first_ts = 0
         self._day = 0
@@ -138,6 +147,8 @@ class PartitionBuffer:
                     values = self.values
             if not values:
                 self._open(rec)
+            elif rec.offset > self.next_offset:  # offsets the reader skipped: blank lines keep the count
+                values.extend([NO_RECORD] * (rec.offset - self.next_offset))
             values.append(rec.value)
             self.next_offset = rec.offset + 1
             if len(values) >= (self._recut_length or flush_size):

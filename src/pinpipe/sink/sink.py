@@ -304,7 +304,7 @@ class LakeSink:
             for chunk, size in in_flight.popleft().result():  # a failed write raises here
                 positions[chunk.tp] = chunk.end_offset
                 stats = self.stats.topic(chunk.tp.topic)
-                stats.records += len(chunk.values)
+                stats.records += chunk.records
                 stats.files += 1
                 stats.bytes += size
         now = time.monotonic()

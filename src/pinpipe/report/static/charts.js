@@ -280,8 +280,10 @@
     var rows = (s.topics || []).map(function (t) {
       var kind = t.name.split(".").pop();
       var clean = batch && batch.rows ? batch.rows[kind] : null;
+      var counted = t.counted === "offsets" ?
+        ' <span class="via" title="offsets appended: records, and one per Kafka transaction marker">offsets</span>' : "";
       return "<tr><td><code>" + esc(t.name) + '</code> <span class="via">→ lake → batch/' + esc(kind) + "</span></td><td>" +
-        fmt(t.records) + "</td><td>" + fmt(t.lag) + "</td><td>" + fmt(clean) + "</td></tr>";
+        fmt(t.records) + counted + "</td><td>" + fmt(t.lag) + "</td><td>" + fmt(clean) + "</td></tr>";
     }).concat((s.streams || []).map(function (t) {
       var kind = t.name.split("-").pop();
       var counted = t.counted === "committed" ?
