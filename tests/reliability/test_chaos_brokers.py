@@ -25,7 +25,6 @@ from pathlib import Path
 import httpx
 import orjson
 import pytest
-from confluent_kafka.admin import AdminClient
 
 from pinpipe.log.kafka import DEFAULT_DELIVERY_TIMEOUT_MS
 from pinpipe.settings import TABLES, get_settings
@@ -33,7 +32,7 @@ from tests.integration.stream_flow import pinpipe, unique_prefix
 from tests.reliability.chaos import Load, check_lake_holds_each_acknowledged_record_once, pinpipe_env
 from tests.services import wait_until
 from tests.support.gateway import Gateway
-from tests.support.kafka import QUIET, KafkaCluster
+from tests.support.kafka import KafkaCluster, partition_state
 
 pytestmark = [pytest.mark.slow, pytest.mark.services]
 
@@ -43,22 +42,6 @@ PARTITIONS = 3
 #: The longest a produce may take while no broker answers: the gateway waits out the producer's
 #: delivery timeout (+5 s for its delivery report), then answers 503.
 PRODUCE_BOUND_S = DEFAULT_DELIVERY_TIMEOUT_MS / 1000 + 5.0
-
-
-def partition_state(cluster: KafkaCluster, topics: list[str]) -> dict[tuple[str, int], tuple[int, int]]:
-    """(topic, partition) → (leader, in-sync replicas) as the live brokers' metadata has it."""
-    live = ",".join(f"127.0.0.1:{n.port}" for n in cluster.nodes if n.alive())
-    admin = AdminClient({"bootstrap.servers": live, "logger": QUIET})
-    try:
-        metadata = admin.list_topics(timeout=5.0)
-    except Exception:
-        return {}
-    return {
-        (t, p): (m.leader, len(m.isrs))
-        for t in topics
-        if t in metadata.topics
-        for p, m in metadata.topics[t].partitions.items()
-    }
 
 
 def all_in_sync(cluster: KafkaCluster, topics: list[str]) -> bool:

@@ -194,6 +194,24 @@ class KafkaCluster:
         services.wait_until(lambda: self.brokers_up() >= want, timeout=timeout, what=f"Apache Kafka ({want} brokers)")
 
 
+def partition_state(cluster: KafkaCluster, topics: list[str]) -> dict[tuple[str, int], tuple[int, int]]:
+    """(topic, partition) → (leader, in-sync replicas) as the live brokers' metadata has it."""
+    from confluent_kafka.admin import AdminClient
+
+    live = ",".join(f"127.0.0.1:{n.port}" for n in cluster.nodes if n.alive())
+    admin = AdminClient({"bootstrap.servers": live, "logger": QUIET})
+    try:
+        metadata = admin.list_topics(timeout=5.0)
+    except Exception:
+        return {}
+    return {
+        (t, p): (m.leader, len(m.isrs))
+        for t in topics
+        if t in metadata.topics
+        for p, m in metadata.topics[t].partitions.items()
+    }
+
+
 def node_properties(node: KafkaNode, voters: str, size: int, extra: Mapping[str, str]) -> dict[str, str]:
     """The broker's settings: TOOLING.md's, with replication as a cluster of ``size`` can hold."""
     replicas = min(size, 3)
