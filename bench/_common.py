@@ -159,12 +159,13 @@ def wrk(
     )
 
 
-def embedded_gateway(work: Path) -> Any:
-    """``pinpipe api`` on the embedded log in ``work/home``, none of this shell's PINPIPE_* settings
-    applied (a :class:`tests.support.gateway.Gateway`, not started)."""
+def embedded_gateway(work: Path, settings: dict[str, str] | None = None) -> Any:
+    """``pinpipe api`` on the embedded log in ``work/home`` (or on what ``settings``, PINPIPE_*
+    variables, say), none of this shell's PINPIPE_* settings applied (a
+    :class:`tests.support.gateway.Gateway`, not started)."""
     from tests.support.gateway import Gateway
     from tests.support.processes import PINPIPE
 
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PINPIPE_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PINPIPE_")} | (settings or {})
     cmd = [PINPIPE] if Path(PINPIPE).exists() else [sys.executable, "-c", "from pinpipe.cli import run; run()"]
     return Gateway(work / "home", base_env=env, log_path=work / "gateway.log", command=cmd)

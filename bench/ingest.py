@@ -5,6 +5,10 @@ Cases, all in one run (so the ceiling and the gateway figures share one machine 
   (c) Kinesis PUT record                (d) direct ``EventLog.append`` of the same 500-record batches
 Request load comes from ``wrk`` (a Python client saturates its own core at ~1.4k req/s, below what
 is measured). Every acknowledged record is checked against the log's end offsets afterwards.
+
+Then on one Apache Kafka broker (KRaft, the ``kafka-broker`` jar set), the same gateway twice, the same
+run: (e) transactional appends (the default: a request's records all or none) and (f) idempotent only
+(``PINPIPE_KAFKA_TRANSACTIONS=false``), each with 500-record and single-record POSTs.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import sys
 import tempfile
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -65,12 +70,50 @@ def direct_append_rate(url: str, records: list[object]) -> float:
     return sum(counts) / elapsed
 
 
+@dataclass
+class KafkaRates:
+    batch_records_s: float
+    single_requests_s: float
+    single_p99_ms: float
+    bad: int
+
+
+def kafka_rates(work: Path, batch_body: bytes, single_body: bytes) -> dict[bool, KafkaRates]:
+    """(e)/(f): the gateway on one Apache Kafka broker, transactions on, then off."""
+    from tests.support.kafka import start_cluster
+
+    kafka = "application/vnd.kafka.json.v2+json"
+    cluster = start_cluster(work / "kafka")
+    out: dict[bool, KafkaRates] = {}
+    try:
+        for transactions in (True, False):
+            prefix = "tx" if transactions else "idem"
+            settings = {
+                "PINPIPE_LOG_URL": cluster.url,
+                "PINPIPE_PREFIX": prefix,
+                "PINPIPE_KAFKA_TRANSACTIONS": str(transactions).lower(),
+            }
+            gateway = embedded_gateway(work / prefix, settings)
+            gateway.start()
+            try:
+                batch = wrk(f"{gateway.url}/topics/{prefix}.pin", work, f"{prefix}-batch", "POST", kafka, batch_body,
+                            connections=CLIENTS)  # fmt: skip
+                single = wrk(f"{gateway.url}/topics/{prefix}.geo", work, f"{prefix}-single", "POST", kafka,
+                             single_body, connections=CLIENTS)  # fmt: skip
+            finally:
+                gateway.stop(timeout=60)
+            out[transactions] = KafkaRates(batch.rate * BATCH, single.rate, single.p99_ms, batch.bad + single.bad)
+    finally:
+        cluster.stop_all()
+    return out
+
+
 def main() -> int:
     if not has_wrk("bench/ingest.py"):
         return 1
     result = Result(
         bench="ingest",
-        title="Ingestion gateway (pinpipe api, embedded log)",
+        title="Ingestion gateway (pinpipe api, embedded log; on Apache Kafka with and without transactions)",
         command="python bench/ingest.py",
     )
     work = Path(tempfile.mkdtemp(prefix="pinpipe-bench-ingest-"))
@@ -116,6 +159,7 @@ def main() -> int:
     ends = {t: sum(log.end_offsets(t).values()) for t in ("pinterest.pin", "pinterest.geo", "streaming-pinterest-pin")}
     log.close()
     d_rate = direct_append_rate(log_url, rows)
+    on_kafka = kafka_rates(work, batch_body, single_body)
     shutil.rmtree(work, ignore_errors=True)
 
     records_a = a_rate * BATCH
@@ -143,6 +187,14 @@ def main() -> int:
                       baseline="direct EventLog.append (d)", baseline_value=d_rate, ratio=share))  # fmt: skip
     target, ok = at_most(rss, 300)
     result.add(Metric("gateway peak RSS", rss, "MB", target, ok))
+    tx, idem = on_kafka[True], on_kafka[False]
+    for label, value, unit, plain in (
+        ("500-record POSTs", tx.batch_records_s, "records/s", idem.batch_records_s),
+        ("single-record POSTs", tx.single_requests_s, "requests/s", idem.single_requests_s),
+    ):
+        result.add(Metric(f"(e) Kafka, transactional: {label}", value, unit, None, None if tx.bad == 0 else False,
+                          baseline=f"(f) Kafka, idempotent only: {label}", baseline_value=plain,
+                          ratio=value / plain))  # fmt: skip
     result.notes.append(
         f"{CLIENTS} concurrent clients (wrk -t2 -c{CLIENTS}, {SECONDS} s per case) on loopback; one uvicorn worker "
         "(uvloop + httptools); embedded SQLite log, WAL, synchronous=FULL, group commit. Non-2xx answers: "
@@ -151,6 +203,13 @@ def main() -> int:
     )
     result.notes.append(
         "fsync on this disk is cheap (~0.2 ms); on slower disks group commit matters more than it shows here."
+    )
+    result.notes.append(
+        "(e)/(f): the same gateway on one Apache Kafka broker (KRaft, this machine), transactions on (the "
+        "default: a request's records all or none; concurrent requests share a transaction) and off "
+        f"(PINPIPE_KAFKA_TRANSACTIONS=false), {CLIENTS} connections, {SECONDS} s per case. Single-record p99: "
+        f"{tx.single_p99_ms:.1f} ms with transactions, {idem.single_p99_ms:.1f} ms without. Non-2xx answers: "
+        f"{tx.bad} and {idem.bad}."
     )
     accepted = re.findall(r'records_accepted_total\{kind="(\w+)",name="([^"]+)"\} ([\d.e+]+)', stored)
     if accepted:
