@@ -9,10 +9,9 @@
   the emulator backs off (it keeps running, acknowledging nothing); the cluster restarted, it resumes.
 
 Afterwards a ``sink run --until-idle`` drain: every acknowledged record is in the lake at its
-acknowledged offset, the lake equals the log per partition with dense offsets, nothing twice. Records
-the gateway answered 503 for may still be in the log (a broker that wrote one before dying never said
-so); the emulator posted those again, so they are in the log twice under different offsets, which is
-at-least-once at the log as Kafka's own producers have it (the tables dedupe on ``ind``).
+acknowledged offset, the lake equals the log per partition record for record, nothing twice. The
+gateway appends in transactions, so a request answered 503 left nothing readable, unless its commit's
+outcome was unknown when it gave up (the emulator posts it again: the tables dedupe on ``ind``).
 
 The test runs on the session's 3-node cluster and leaves all three brokers running, in sync.
 """
