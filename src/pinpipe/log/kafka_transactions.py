@@ -242,11 +242,11 @@ class TransactionalAppends:
                     raise
 
     def _new_producer(self, transactional_id: str) -> Producer:
-        producer = Producer({**self._conf, "transactional.id": transactional_id})
         try:
+            producer = Producer({**self._conf, "transactional.id": transactional_id})
             # also aborts what an earlier producer of this id left open
             producer.init_transactions(CONTROL_TIMEOUT_S)
-        except KafkaException as exc:
+        except KafkaException as exc:  # a setting librdkafka refuses, or no coordinator in time
             raise _ProducerLost(f"could not start transactions: {_text(exc)}") from exc
         return producer
 
