@@ -23,11 +23,15 @@ import asyncio
 import contextlib
 import json
 import os
+import re
 import shutil
+import signal
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -74,6 +78,9 @@ class Run:
     # (due offset s, how late the client itself started the request s): the load generator's own lag,
     # so a latency spike can be told apart from a hiccup of the client on the same machine.
     client_lag: list[tuple[float, float]] = field(default_factory=list)
+    t0: float = 0.0  # time.monotonic() when the held load began
+    # (offset s, duration s) of every fsync/fdatasync on the machine, with --trace-fsync
+    fsyncs: list[tuple[float, float]] = field(default_factory=list)
 
     def error(self, what: str) -> None:
         self.errors[what] = self.errors.get(what, 0) + 1
@@ -124,13 +131,12 @@ async def capacity(url: str, payloads: list[bytes], records: int, concurrency: i
 
 
 async def hold(url: str, payloads: list[bytes], records: int, rate_rps: float, seconds: float, gateway: psutil.Process,
-               max_in_flight: int) -> tuple[Run, list[tuple[float, int]]]:  # fmt: skip
-    run = Run()
+               run: Run, max_in_flight: int) -> list[tuple[float, int]]:  # fmt: skip
     rss: list[tuple[float, int]] = []
     # Idle connections expire before uvicorn's 5 s keep-alive does: no request races a server-side close.
     limits = httpx.Limits(max_connections=max_in_flight, max_keepalive_connections=16, keepalive_expiry=2.0)
     async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits) as client:
-        t0 = time.monotonic()
+        t0 = run.t0 = time.monotonic()
         pending: set[asyncio.Task[None]] = set()
 
         async def sample() -> None:
@@ -156,7 +162,7 @@ async def hold(url: str, payloads: list[bytes], records: int, rate_rps: float, s
             n += 1
         await asyncio.gather(*pending)
         await sampler
-    return run, rss
+    return rss
 
 
 BUCKET_S = 10.0
@@ -181,6 +187,32 @@ def pct(values: list[float], q: float) -> float | None:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
+# perf trace -T: "<ms since boot, CLOCK_MONOTONIC> ( <duration> ms): <comm>/<tid> fsync(fd: 3) = 0"
+PERF_LINE = re.compile(r"^\s*([\d.]+) \(\s*([\d.]+) ms\): \S+ f(?:data)?sync\(")
+
+
+@contextlib.contextmanager
+def fsync_trace(path: Path | None, run: Run) -> Iterator[None]:
+    """With ``path``: every fsync and fdatasync on the machine while the block runs (``perf trace``,
+    kernel tracepoints: no ptrace stop in the gateway), into ``run.fsyncs`` as offsets from ``run.t0``."""
+    if path is None:
+        yield
+        return
+    perf = shutil.which("perf")
+    if perf is None:
+        raise SystemExit("--trace-fsync needs perf (apt-get install linux-perf)")
+    tracer = subprocess.Popen([perf, "trace", "-a", "-T", "-e", "fsync,fdatasync", "-o", str(path)])
+    try:
+        yield
+    finally:
+        tracer.send_signal(signal.SIGINT)
+        tracer.wait(timeout=60)
+    for line in path.read_text(errors="replace").splitlines():
+        match = PERF_LINE.match(line)
+        if match:
+            run.fsyncs.append((float(match[1]) / 1000 - run.t0, float(match[2]) / 1000))
+
+
 def summarise(run: Run, rss: list[tuple[float, int]], seconds: float, warmup: float) -> dict[str, Any]:
     thirds = []
     for k in range(3):
@@ -196,6 +228,10 @@ def summarise(run: Run, rss: list[tuple[float, int]], seconds: float, warmup: fl
         buckets.append({"from_s": lo, "p50_ms": _ms(pct(lat, 0.5)), "p99_ms": _ms(pct(lat, 0.99)),
                         "client_lag_p99_ms": _ms(pct(lag, 0.99)),
                         "rss_mb": round(max(mem) / 2**20, 1) if mem else None})  # fmt: skip
+        if run.fsyncs:
+            syncs = [d * 1000 for t, d in run.fsyncs if lo <= t < hi]
+            buckets[-1].update(fsyncs=len(syncs), fsync_p99_ms=_ms(pct(syncs, 0.99)),
+                               fsync_max_ms=_ms(max(syncs, default=None)), fsync_total_ms=_ms(sum(syncs)))  # fmt: skip
     after = [r for t, r in rss if t >= warmup] or [r for _, r in rss]
     growth = (after[-1] - after[0]) / after[0] if after else None
     return {
@@ -231,6 +267,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--concurrency", type=int, default=8, help="requests in flight while probing")
     parser.add_argument("--warmup", type=float, default=None, help="seconds excluded from RSS growth (default 10%%)")
     parser.add_argument("--json", type=Path, default=None, help="also write the result here")
+    parser.add_argument("--trace-fsync", type=Path, default=None,
+                        help="perf trace every fsync into this file; fsync figures per 10 s")  # fmt: skip
     args = parser.parse_args(argv)
     warmup = args.warmup if args.warmup is not None else max(5.0, args.seconds * 0.1)
     home = Path(tempfile.mkdtemp(prefix="pinpipe-load-"))
@@ -242,9 +280,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         payloads = [body(args.records, seed) for seed in range(16)]
         cap = asyncio.run(capacity(url, payloads, args.records, args.concurrency, args.probe_seconds))
         rate_rps = cap * args.fraction / args.records
-        run, rss = asyncio.run(
-            hold(url, payloads, args.records, rate_rps, args.seconds, psutil.Process(gateway.pid), max_in_flight=64)
-        )
+        run = Run()
+        with fsync_trace(args.trace_fsync, run):
+            rss = asyncio.run(
+                hold(url, payloads, args.records, rate_rps, args.seconds, psutil.Process(gateway.pid), run, 64)
+            )
         result = {
             "command": "python tests/reliability/load.py " + " ".join(argv if argv is not None else sys.argv[1:]),
             "capacity_records_per_s": round(cap, 1),
