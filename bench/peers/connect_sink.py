@@ -107,7 +107,8 @@ def lines_digest(lines: list[bytes]) -> str:
 
 
 def lake_lines(lake: Path) -> list[bytes]:
-    return [line for path in sorted(lake.rglob("*.json")) for line in path.read_bytes().splitlines()]
+    """The records of every lake file (a blank line is an offset without one: a transaction's marker)."""
+    return [line for path in sorted(lake.rglob("*.json")) for line in path.read_bytes().splitlines() if line]
 
 
 def main(argv: list[str] | None = None) -> int:
