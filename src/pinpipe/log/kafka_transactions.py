@@ -260,23 +260,21 @@ class TransactionalAppends:
                     on_delivery = lambda err, msg, i=i, report=report: report(i, err, msg)  # noqa: E731
                     _produce(producer, request.topic, record, on_delivery, deadline)
             producer.flush(max(0.0, deadline - time.monotonic()))
-        except KafkaException as exc:
+        except (KafkaException, PinpipeError) as exc:  # PinpipeError: the local queue stayed full
+            self._fail(batch, _text(exc) if isinstance(exc, KafkaException) else str(exc), maybe_written=False)
             self._abort(producer)
-            self._fail(batch, _text(exc), maybe_written=False)
-            return
-        except PinpipeError as exc:  # the local queue stayed full
-            self._abort(producer)
-            self._fail(batch, str(exc), maybe_written=False)
             return
         undelivered = [r for r in batch if r.delivery.remaining or r.delivery.errors]
         if undelivered or time.monotonic() >= min(r.deadline for r in batch):
-            # a record that failed, or a caller that has given up: nothing of the batch may appear
-            self._abort(producer)
+            # A record that failed, or a caller that has given up: this transaction never commits, so
+            # its callers are answered at once, and the abort (which waits on the brokers: seconds when
+            # they are gone) comes after.
             for request in batch:
                 if request.delivery.unknown_topic:
                     request.fail(UnknownTopicError(request.topic))
             reasons = "; ".join(e for r in undelivered for e in r.delivery.errors[:1]) or "not delivered in time"
-            self._fail([r for r in batch if not r.finished.is_set()], reasons, maybe_written=False)
+            self._fail(batch, reasons, maybe_written=False)
+            self._abort(producer)
             return
         self._commit(producer, batch)
         for request in batch:
