@@ -243,6 +243,15 @@ def node_properties(node: KafkaNode, voters: str, size: int, extra: Mapping[str,
     return props
 
 
+def new_cluster_id() -> str:
+    """A KRaft cluster id as Kafka's own ``Uuid.randomUuid`` makes one: URL-safe base64 of 16 random
+    bytes, never starting with ``-`` (the storage tool would read it as an option: 1 start in 64 failed
+    with "argument --cluster-id/-t: expected one argument")."""
+    while (cluster_id := base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")).startswith("-"):
+        pass
+    return cluster_id
+
+
 def new_cluster(base: Path, size: int = 1, extra: Mapping[str, str] | None = None) -> KafkaCluster:
     """Format ``size`` nodes under ``base`` (not started yet)."""
     classpath = broker_classpath()
@@ -256,7 +265,7 @@ def new_cluster(base: Path, size: int = 1, extra: Mapping[str, str] | None = Non
         for i in range(size)
     ]
     voters = ",".join(f"{n.node_id}@127.0.0.1:{n.controller_port}" for n in nodes)
-    cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    cluster_id = new_cluster_id()
     for node in nodes:
         node.folder.mkdir(parents=True)
         props = node_properties(node, voters, size, extra or {})
