@@ -93,7 +93,7 @@ from pinpipe.log.base import (
     TopicPartition,
     UnknownTopicError,
 )
-from pinpipe.log.kafka_transactions import Delivery, TransactionalAppends
+from pinpipe.log.kafka_transactions import Delivery, TransactionalAppends, kafka_error, produce_kwargs
 from pinpipe.log.names import validate_name
 
 if TYPE_CHECKING:
@@ -232,7 +232,7 @@ def rebalance_bound_s(consumer_conf: Mapping[str, Any]) -> float:
 def _unavailable(what: str, url: str, error: object) -> BackendUnavailableError:
     """``error`` in librdkafka's own words (its text, not the ``KafkaError{code=…}`` repr)."""
     if isinstance(error, KafkaException):
-        error = _kafka_error(error) or error
+        error = kafka_error(error) or error
     if isinstance(error, KafkaError):
         error = error.str()
     return BackendUnavailableError(
@@ -240,12 +240,6 @@ def _unavailable(what: str, url: str, error: object) -> BackendUnavailableError:
         retry_after=1.0,
         hint="check the broker is up and PINPIPE_LOG_URL / PINPIPE_KAFKA__* settings",
     )
-
-
-def _kafka_error(exc: BaseException) -> KafkaError | None:
-    if isinstance(exc, KafkaException) and exc.args and isinstance(exc.args[0], KafkaError):
-        return exc.args[0]
-    return None
 
 
 def list_watermarks(
@@ -333,7 +327,7 @@ class KafkaLog(Closing):
         try:
             futures[topic].result()
         except KafkaException as exc:
-            error = _kafka_error(exc)
+            error = kafka_error(exc)
             if error is not None and error.code() == KafkaError.INVALID_REPLICATION_FACTOR:
                 raise ConfigError(
                     f"Kafka at {self.url} cannot create topic {topic!r} with {replicas} replicas: {error.str()}",
@@ -350,7 +344,7 @@ class KafkaLog(Closing):
         try:
             futures[topic].result()
         except KafkaException as exc:
-            error = _kafka_error(exc)
+            error = kafka_error(exc)
             if error is None or error.code() != KafkaError.UNKNOWN_TOPIC_OR_PART:
                 raise _unavailable(f"delete topic {topic!r}", self.url, exc) from exc
         self._await_metadata(lambda found: topic not in found, f"topic {topic!r} to go")
@@ -391,7 +385,7 @@ class KafkaLog(Closing):
         try:
             answer = futures[group].result()
         except KafkaException as exc:
-            error = _kafka_error(exc)
+            error = kafka_error(exc)
             if error is not None and error.code() == KafkaError.GROUP_ID_NOT_FOUND:
                 return {}
             raise _unavailable(f"read the committed offsets of group {group!r}", self.url, exc) from exc
@@ -465,11 +459,7 @@ class KafkaLog(Closing):
         return [a for a in delivery.appended if a is not None]
 
     def _produce(self, producer: Producer, topic: str, record: OutRecord, on_delivery: Any) -> None:
-        kwargs: dict[str, Any] = {"on_delivery": on_delivery}
-        if record.key is not None:
-            kwargs["key"] = record.key
-        if record.partition is not None:
-            kwargs["partition"] = record.partition
+        kwargs = produce_kwargs(record, on_delivery)
         deadline = time.monotonic() + float(self._producer_conf["delivery.timeout.ms"]) / 1000
         while True:
             try:
@@ -533,7 +523,6 @@ class KafkaConsumer(Closing):
         on_revoke: RevokeFn | None = None,
     ) -> None:
         self.log = log
-        self.capabilities = log.capabilities
         self.group = group
         self.on_revoke = on_revoke
         self._callback_error: BaseException | None = None

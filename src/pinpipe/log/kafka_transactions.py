@@ -287,7 +287,7 @@ class TransactionalAppends:
                 producer.commit_transaction(max(0.1, deadline - time.monotonic()))
                 return
             except KafkaException as exc:
-                error = _error(exc)
+                error = kafka_error(exc)
                 if error is not None and error.txn_requires_abort():
                     self._abort(producer)
                     raise _ProducerLost(f"transaction aborted: {error.str()}") from exc
@@ -319,12 +319,18 @@ class TransactionalAppends:
                 )
 
 
-def _produce(producer: Producer, topic: str, record: OutRecord, on_delivery: Any, deadline: float) -> None:
+def produce_kwargs(record: OutRecord, on_delivery: Any) -> dict[str, Any]:
+    """``Producer.produce``'s keyword arguments for ``record`` (key and partition only where given)."""
     kwargs: dict[str, Any] = {"on_delivery": on_delivery}
     if record.key is not None:
         kwargs["key"] = record.key
     if record.partition is not None:
         kwargs["partition"] = record.partition
+    return kwargs
+
+
+def _produce(producer: Producer, topic: str, record: OutRecord, on_delivery: Any, deadline: float) -> None:
+    kwargs = produce_kwargs(record, on_delivery)
     while True:
         try:
             producer.produce(topic, record.value, **kwargs)
@@ -335,10 +341,13 @@ def _produce(producer: Producer, topic: str, record: OutRecord, on_delivery: Any
             producer.poll(0.05)
 
 
-def _error(exc: KafkaException) -> KafkaError | None:
-    return exc.args[0] if exc.args and isinstance(exc.args[0], KafkaError) else None
+def kafka_error(exc: BaseException) -> KafkaError | None:
+    """The ``KafkaError`` a ``KafkaException`` carries, if any."""
+    if isinstance(exc, KafkaException) and exc.args and isinstance(exc.args[0], KafkaError):
+        return exc.args[0]
+    return None
 
 
 def _text(exc: KafkaException) -> str:
-    error = _error(exc)
+    error = kafka_error(exc)
     return error.str() if error is not None else str(exc)
