@@ -154,11 +154,15 @@ def test_appended_positions_read_back_in_order(log: EventLog) -> None:
 def test_append_checks_input_before_writing(log: EventLog) -> None:
     topic = unique("contract-bad")
     log.create_topic(topic, 2)
-    log.append(topic, [OutRecord(b"first", partition=0)])
+    (first,) = log.append(topic, [OutRecord(b"first", partition=0)])
     ends = log.end_offsets(topic)
     with pytest.raises(InvalidPartitionError):
         log.append(topic, [OutRecord(b"ok", partition=0), OutRecord(b"no such partition", partition=2)])
-    assert log.end_offsets(topic) == ends  # all or nothing
+    if log.capabilities.skips_offsets:
+        # the first append's marker may land after `ends` was read: one offset, never a record more
+        assert log.end_offsets(topic) in ({0: first.offset + 1, 1: 0}, {0: first.offset + 2, 1: 0})
+    else:
+        assert log.end_offsets(topic) == ends  # all or nothing
     with pytest.raises(UnknownTopicError):
         log.append(unique("contract-missing"), [OutRecord(b"x")])
 
