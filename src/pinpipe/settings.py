@@ -57,6 +57,11 @@ class Settings(BaseSettings):
     api_keys: Annotated[list[SecretStr], NoDecode] = Field(
         default_factory=list, description="Comma-separated API keys."
     )
+    api_in_flight_bytes: int = Field(
+        32 * 1024 * 1024,
+        ge=0,
+        description="Gateway: request bytes read but not yet answered before produce requests get 429 (0: no limit).",
+    )
     partitions: int = Field(1, ge=1, le=1024, description="Partitions/shards for topics created by pinpipe.")
     replication_factor: int | None = Field(
         None, ge=1, le=32, description="Kafka: replicas of the topics pinpipe creates (none: the broker's default)."

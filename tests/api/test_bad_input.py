@@ -274,6 +274,43 @@ def test_overloaded_log_is_429_with_retry_after(client: httpx.Client, log: Embed
     assert log.end_offsets(TOPIC) == {0: 8}
 
 
+def test_in_flight_budget_refuses_with_429_before_reading_and_admits_a_lone_request(
+    client: httpx.Client, app: FastAPI, log: EmbeddedLog
+) -> None:
+    """The gateway's own bound: while one request waits on a held disk, a second that would take the
+    bytes in flight over PINPIPE_API_IN_FLIGHT_BYTES is refused at once (Kafka REST and Kinesis alike),
+    nothing of it written; a request alone is admitted even when it is bigger than the budget."""
+    body = json.dumps({"records": [{"value": {"n": i}} for i in range(8)]})
+    app.state.budget.limit = len(body) // 2  # smaller than one body: only a lone request gets in
+    blocker = sqlite3.connect(str(log.path), isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")  # the log writer cannot commit meanwhile
+    first: list[httpx.Response] = []
+    try:
+        waiting = threading.Thread(
+            target=lambda: first.append(client.post(f"/topics/{TOPIC}", content=body, headers=KAFKA_JSON))
+        )
+        waiting.start()
+        wait_until(lambda: log._pending_records == 8, timeout=30, what="the first request waiting on the disk")
+        assert app.state.budget.used == len(body)
+        refused = client.post(f"/topics/{TOPIC}", content=body, headers=KAFKA_JSON)
+        message = assert_error(refused, 429)["message"]
+        assert "PINPIPE_API_IN_FLIGHT_BYTES" in message and "nothing was written" in message
+        assert int(refused.headers["Retry-After"]) >= 1
+        entry = json.dumps({"Records": [{"Data": {"n": 1}, "PartitionKey": "p"}] * 40})
+        kinesis = client.put(f"/streams/{STREAM}/records", content=entry, headers=AMZ_JSON)
+        assert_error(kinesis, 429)
+        assert kinesis.json()["__type"] == "ProvisionedThroughputExceededException"
+    finally:
+        blocker.execute("COMMIT")
+        blocker.close()
+    waiting.join(timeout=60)
+    assert first[0].status_code == 200
+    assert app.state.budget.used == 0 and app.state.budget.refused == 2
+    assert log.end_offsets(TOPIC) == {0: 8} and log.end_offsets(STREAM) == {0: 0}
+    alone = client.post(f"/topics/{TOPIC}", content=body, headers=KAFKA_JSON)  # over the budget, but alone
+    assert alone.status_code == 200 and log.end_offsets(TOPIC) == {0: 16}
+
+
 # ---------------------------------------------------------------- the process lives on
 
 

@@ -31,12 +31,12 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
+import aiohttp
 import orjson
 import psutil
 
@@ -75,45 +75,74 @@ class Run:
     errors: dict[str, int] = field(default_factory=dict)
     latencies: list[tuple[float, float]] = field(default_factory=list)  # (due offset s, latency s)
     slipped: int = 0  # requests sent late because max_in_flight were already waiting
+    shed: int = 0  # 429 answers (the gateway's in-flight budget), each sent again after its Retry-After
     # (due offset s, how late the client itself started the request s): the load generator's own lag,
     # so a latency spike can be told apart from a hiccup of the client on the same machine.
     client_lag: list[tuple[float, float]] = field(default_factory=list)
     t0: float = 0.0  # time.monotonic() when the held load began
     # (offset s, duration s) of every fsync/fdatasync on the machine, with --trace-fsync
     fsyncs: list[tuple[float, float]] = field(default_factory=list)
+    # (offset s, the machine's CPU times then): busy, iowait and steal per window, to tell a stall of the
+    # gateway from the hypervisor taking the cores (steal) or the disk holding them (iowait)
+    cpu: list[tuple[float, Any]] = field(default_factory=list)
 
     def error(self, what: str) -> None:
         self.errors[what] = self.errors.get(what, 0) + 1
 
 
 async def post(
-    client: httpx.AsyncClient, payload: bytes, records: int, run: Run, t0: float, due: float | None = None
+    client: aiohttp.ClientSession, payload: bytes, records: int, run: Run, t0: float, due: float | None = None
 ) -> None:
-    """One POST; its latency counts from ``due`` (the scheduled moment), so a late send is not hidden."""
+    """One POST; its latency counts from ``due`` (the scheduled moment), so a late send is not hidden.
+
+    A 429 (the gateway's in-flight budget) is sent again after its ``Retry-After``, as every client of the
+    gateway does; the wait counts in the latency, so shedding load cannot hide a stall either.
+    """
     start = time.monotonic() if due is None else due
     run.sent += 1
     if due is not None:
         run.client_lag.append((due - t0, time.monotonic() - due))
-    try:
-        response = await client.post(f"/topics/{TOPIC}", content=payload, headers=HEADERS)
-    except httpx.HTTPError as exc:
-        run.error(type(exc).__name__)
-        return
+    while True:
+        try:
+            async with client.post(f"/topics/{TOPIC}", data=payload, headers=HEADERS) as response:
+                status, answer = response.status, await response.read()
+                retry_after = response.headers.get("retry-after", "1")
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            run.error(type(exc).__name__)
+            return
+        if status != 429:
+            break
+        run.shed += 1
+        await asyncio.sleep(float(retry_after))
     latency = time.monotonic() - start
-    if response.status_code != 200:
-        run.error(f"HTTP {response.status_code}")
+    if status != 200:
+        run.error(f"HTTP {status}")
         return
-    if len(response.json()["offsets"]) != records:
+    if len(orjson.loads(answer)["offsets"]) != records:
         run.error("wrong offset count")
         return
     run.ok_records += records
     run.latencies.append((start - t0, latency))
 
 
+@contextlib.asynccontextmanager
+async def session(url: str, connections: int) -> AsyncIterator[aiohttp.ClientSession]:
+    """The load's client: aiohttp, whose cost per request stays flat with many requests in flight.
+
+    httpx's did not: its pool made it the bottleneck past ~16 requests in flight (100k records/s at 16,
+    67k at 32, 34k at 64, against one gateway that wrk and aiohttp hold at ~110k with 64), so a short
+    stall of the gateway turned into a 40-s backlog of the client's own (docs/RELIABILITY.md, "Load").
+    Idle connections expire before uvicorn's 5 s keep-alive does: no request races a server-side close.
+    """
+    connector = aiohttp.TCPConnector(limit=connections, keepalive_timeout=2.0)
+    timeout = aiohttp.ClientTimeout(total=60)
+    async with aiohttp.ClientSession(base_url=url, connector=connector, timeout=timeout) as client:
+        yield client
+
+
 async def capacity(url: str, payloads: list[bytes], records: int, concurrency: int, seconds: float) -> float:
     run = Run()
-    limits = httpx.Limits(max_connections=concurrency, keepalive_expiry=2.0)
-    async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits) as client:
+    async with session(url, concurrency) as client:
         t0 = time.monotonic()
         deadline = t0 + seconds
 
@@ -133,15 +162,14 @@ async def capacity(url: str, payloads: list[bytes], records: int, concurrency: i
 async def hold(url: str, payloads: list[bytes], records: int, rate_rps: float, seconds: float, gateway: psutil.Process,
                run: Run, max_in_flight: int) -> list[tuple[float, int]]:  # fmt: skip
     rss: list[tuple[float, int]] = []
-    # Idle connections expire before uvicorn's 5 s keep-alive does: no request races a server-side close.
-    limits = httpx.Limits(max_connections=max_in_flight, max_keepalive_connections=16, keepalive_expiry=2.0)
-    async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits) as client:
+    async with session(url, max_in_flight) as client:
         t0 = run.t0 = time.monotonic()
         pending: set[asyncio.Task[None]] = set()
 
         async def sample() -> None:
             while time.monotonic() - t0 < seconds:
                 rss.append((time.monotonic() - t0, tree_rss(gateway)))
+                run.cpu.append((time.monotonic() - t0, psutil.cpu_times()))
                 await asyncio.sleep(1.0)
 
         sampler = asyncio.create_task(sample())
@@ -209,7 +237,7 @@ def fsync_trace(path: Path | None, run: Run) -> Iterator[None]:
         tracer.wait(timeout=60)
     for line in path.read_text(errors="replace").splitlines():
         match = PERF_LINE.match(line)
-        if match:
+        if match and float(match[2]) < 60_000:  # perf prints a wrapped negative duration now and then
             run.fsyncs.append((float(match[1]) / 1000 - run.t0, float(match[2]) / 1000))
 
 
@@ -228,6 +256,9 @@ def summarise(run: Run, rss: list[tuple[float, int]], seconds: float, warmup: fl
         buckets.append({"from_s": lo, "p50_ms": _ms(pct(lat, 0.5)), "p99_ms": _ms(pct(lat, 0.99)),
                         "client_lag_p99_ms": _ms(pct(lag, 0.99)),
                         "rss_mb": round(max(mem) / 2**20, 1) if mem else None})  # fmt: skip
+        cpu = [c for t, c in run.cpu if lo <= t <= hi + 1.0]  # the samples bounding the window
+        if len(cpu) > 1:
+            buckets[-1].update(cpu_share(cpu[0], cpu[-1]))
         if run.fsyncs:
             syncs = [d * 1000 for t, d in run.fsyncs if lo <= t < hi]
             buckets[-1].update(fsyncs=len(syncs), fsync_p99_ms=_ms(pct(syncs, 0.99)),
@@ -239,6 +270,7 @@ def summarise(run: Run, rss: list[tuple[float, int]], seconds: float, warmup: fl
         "records_acknowledged": run.ok_records,
         "errors": run.errors,
         "sent_late_backlog_full": run.slipped,
+        "answered_429_then_resent": run.shed,
         "latency_by_third": thirds,
         "p99_last_over_first": (thirds[2]["p99_ms"] / thirds[0]["p99_ms"])
         if thirds[0]["p99_ms"] and thirds[2]["p99_ms"]
@@ -255,7 +287,25 @@ def summarise(run: Run, rss: list[tuple[float, int]], seconds: float, warmup: fl
         if len(run.latencies) > 1
         else None,
         "by_10s": buckets,
+        # where the worst latencies were: (due offset s, latency ms)
+        "slowest": slowest(run.latencies),
+        "slowest_fsyncs": slowest(run.fsyncs),
     }
+
+
+def slowest(events: list[tuple[float, float]], n: int = 20) -> list[tuple[float, float]]:
+    """The ``n`` longest of (offset s, duration s), as (offset s, ms): where a window's worst moments were."""
+    return [(round(t, 2), round(d * 1000, 1)) for t, d in sorted(events, key=lambda e: -e[1])[:n]]
+
+
+def cpu_share(first: Any, last: Any) -> dict[str, float]:
+    """The machine's CPU between two ``psutil.cpu_times()`` samples, as % of all cores."""
+    spent = {f: getattr(last, f) - getattr(first, f) for f in first._fields}
+    total = sum(spent.values()) or 1.0
+    idle = spent.get("idle", 0.0) + spent.get("iowait", 0.0) + spent.get("steal", 0.0)
+    return {"cpu_busy_pct": round(100 * (total - idle) / total, 1),
+            "iowait_pct": round(100 * spent.get("iowait", 0.0) / total, 1),
+            "steal_pct": round(100 * spent.get("steal", 0.0) / total, 1)}  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -266,6 +316,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--records", type=int, default=200, help="records per request")
     parser.add_argument("--concurrency", type=int, default=8, help="requests in flight while probing")
     parser.add_argument("--warmup", type=float, default=None, help="seconds excluded from RSS growth (default 10%%)")
+    parser.add_argument("--in-flight-bytes", type=int, default=None,
+                        help="the gateway's PINPIPE_API_IN_FLIGHT_BYTES (default: its own)")  # fmt: skip
     parser.add_argument("--json", type=Path, default=None, help="also write the result here")
     parser.add_argument("--trace-fsync", type=Path, default=None,
                         help="perf trace every fsync into this file; fsync figures per 10 s")  # fmt: skip
@@ -273,6 +325,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     warmup = args.warmup if args.warmup is not None else max(5.0, args.seconds * 0.1)
     home = Path(tempfile.mkdtemp(prefix="pinpipe-load-"))
     env = {k: v for k, v in os.environ.items() if not k.startswith("PINPIPE_")}
+    if args.in_flight_bytes is not None:
+        env["PINPIPE_API_IN_FLIGHT_BYTES"] = str(args.in_flight_bytes)
     gateway = Gateway(home, base_env=env)
     url = gateway.url
     try:

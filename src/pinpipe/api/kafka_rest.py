@@ -13,14 +13,16 @@ from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from pinpipe.api.appending import append
+from pinpipe.api.appending import append_each
 from pinpipe.api.body import KAFKA_JSON_TYPES, checked_name, read_json, value_bytes
 from pinpipe.api.deps import ApiKeyGuard, LogDep, MetricsDep
 from pinpipe.api.errors import TOPIC_NOT_FOUND, ApiError
 from pinpipe.api.models import ErrorBody, ProduceRequest, ProduceResponse, TopicInfo, TopicPartitionInfo
-from pinpipe.log.base import OutRecord
+from pinpipe.log.base import Appended, OutRecord, RecordRefused
 
 KAFKA_V2 = "application/vnd.kafka.v2+json"
+#: The REST Proxy's per-record ``error_code`` for a record the producer failed and may send again.
+RETRIABLE = 2
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorBody} for code in (400, 401, 403, 404, 413, 415, 422, 429, 503)
@@ -61,18 +63,18 @@ class KafkaRestRoutes:
 
     @staticmethod
     async def produce(topic: str, request: Request, log: LogDep, metrics: MetricsDep) -> Response:
-        """Append every record of the body, all or nothing; 200 means all are durable."""
+        """Append every record of the body, all or nothing; 200 means each offset it gives is durable.
+
+        On a log whose appends are all or nothing (embedded, Kafka) that is every record. A log that
+        took only some (Kinesis) answers the others with ``error_code`` 2 (retriable) and no offset,
+        as the REST Proxy answers a record its producer failed.
+        """
         name = checked_name(topic, "topic")
-        records = parse_produce(await read_json(request, KAFKA_JSON_TYPES))
-        appended = await append(log, name, records)
-        metrics.accepted("topic", name, len(appended))
-        body = {
-            "key_schema_id": None,
-            "value_schema_id": None,
-            "offsets": [
-                {"partition": a.partition, "offset": a.offset, "error_code": None, "error": None} for a in appended
-            ],
-        }
+        with request.app.state.budget.hold(request):
+            records = parse_produce(await read_json(request, KAFKA_JSON_TYPES))
+            outcomes = await append_each(log, name, records)
+        metrics.accepted("topic", name, sum(isinstance(o, Appended) for o in outcomes))
+        body = {"key_schema_id": None, "value_schema_id": None, "offsets": [offset_entry(o) for o in outcomes]}
         return Response(orjson.dumps(body), media_type=KAFKA_V2)
 
     @staticmethod
@@ -87,6 +89,13 @@ class KafkaRestRoutes:
         if name not in topics:
             raise ApiError(404, f"topic {name!r} not found", error_code=TOPIC_NOT_FOUND)
         return TopicInfo(name=name, partitions=[TopicPartitionInfo(partition=p) for p in range(topics[name])])
+
+
+def offset_entry(outcome: Appended | RecordRefused) -> dict[str, Any]:
+    if isinstance(outcome, Appended):
+        return {"partition": outcome.partition, "offset": outcome.offset, "error_code": None, "error": None}
+    error = f"{outcome.error_code}: {outcome.message}"
+    return {"partition": None, "offset": None, "error_code": RETRIABLE, "error": error}
 
 
 def parse_produce(body: Any) -> list[OutRecord]:

@@ -17,7 +17,7 @@ from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from pinpipe.api.appending import append
+from pinpipe.api.appending import append, append_each
 from pinpipe.api.body import KINESIS_TYPES, check_record_size, checked_name, read_json, value_bytes
 from pinpipe.api.deps import ApiKeyGuard, MetricsDep, SettingsDep, StreamLogDep
 from pinpipe.api.errors import TOPIC_NOT_FOUND, ApiError
@@ -34,7 +34,7 @@ from pinpipe.api.models import (
     StreamDescriptionBody,
     StreamList,
 )
-from pinpipe.log.base import EventLog, OutRecord
+from pinpipe.log.base import Appended, EventLog, OutRecord, RecordRefused
 
 MAX_PARTITION_KEY = 256
 
@@ -88,34 +88,39 @@ class KinesisRoutes:
     async def put_record(stream: str, request: Request, log: StreamLogDep, metrics: MetricsDep) -> Response:
         """One record; 200 means it is durable."""
         name = checked_name(stream, "stream")
-        body = await read_json(request, KINESIS_TYPES)
-        if not isinstance(body, dict):
-            raise ApiError(422, 'body must be {"Data": <row>, "PartitionKey": "…"}')
-        record = parse_entry(body, "record")
-        (appended,) = await append(log, name, [record])
+        with request.app.state.budget.hold(request):
+            body = await read_json(request, KINESIS_TYPES)
+            if not isinstance(body, dict):
+                raise ApiError(422, 'body must be {"Data": <row>, "PartitionKey": "…"}')
+            record = parse_entry(body, "record")
+            (appended,) = await append(log, name, [record])
         metrics.accepted("stream", name, 1)
         out = {"SequenceNumber": str(appended.offset), "ShardId": shard_id(appended.partition)}
         return Response(orjson.dumps(out), media_type="application/json")
 
     @staticmethod
     async def put_records(stream: str, request: Request, log: StreamLogDep, metrics: MetricsDep) -> Response:
-        """Many records, all or nothing (so ``FailedRecordCount`` is 0 on every 200)."""
+        """Many records; 200 with ``FailedRecordCount`` and one result per record, as Kinesis answers.
+
+        On a log whose appends are all or nothing (embedded, Kafka) ``FailedRecordCount`` is 0 on every
+        200. On Kinesis a request can go in partly: the records not written carry ``ErrorCode`` and
+        ``ErrorMessage``, the others their ``SequenceNumber``, so the client resends only the former.
+        """
         name = checked_name(stream, "stream")
-        body = await read_json(request, KINESIS_TYPES)
-        entries = body.get("Records") if isinstance(body, dict) else None
-        if not isinstance(entries, list):
-            raise ApiError(422, 'body must be {"Records": [{"Data": <row>, "PartitionKey": "…"}, …]}')
-        records = []
-        for i, entry in enumerate(entries):
-            if not isinstance(entry, dict):
-                raise ApiError(422, f"Records[{i}] must be an object with Data and PartitionKey")
-            records.append(parse_entry(entry, f"Records[{i}]"))
-        appended = await append(log, name, records)
-        metrics.accepted("stream", name, len(appended))
-        out = {
-            "FailedRecordCount": 0,
-            "Records": [{"SequenceNumber": str(a.offset), "ShardId": shard_id(a.partition)} for a in appended],
-        }
+        with request.app.state.budget.hold(request):
+            body = await read_json(request, KINESIS_TYPES)
+            entries = body.get("Records") if isinstance(body, dict) else None
+            if not isinstance(entries, list):
+                raise ApiError(422, 'body must be {"Records": [{"Data": <row>, "PartitionKey": "…"}, …]}')
+            records = []
+            for i, entry in enumerate(entries):
+                if not isinstance(entry, dict):
+                    raise ApiError(422, f"Records[{i}] must be an object with Data and PartitionKey")
+                records.append(parse_entry(entry, f"Records[{i}]"))
+            outcomes = await append_each(log, name, records)
+        written = [o for o in outcomes if isinstance(o, Appended)]
+        metrics.accepted("stream", name, len(written))
+        out = {"FailedRecordCount": len(outcomes) - len(written), "Records": [result_entry(o) for o in outcomes]}
         return Response(orjson.dumps(out), media_type="application/json")
 
     @staticmethod
@@ -164,6 +169,12 @@ async def _describe(log: EventLog, name: str) -> StreamDescription:
             StreamName=name, StreamStatus="ACTIVE", Shards=[Shard(ShardId=shard_id(p)) for p in range(topics[name])]
         )
     )
+
+
+def result_entry(outcome: Appended | RecordRefused) -> dict[str, str]:
+    if isinstance(outcome, Appended):
+        return {"SequenceNumber": str(outcome.offset), "ShardId": shard_id(outcome.partition)}
+    return {"ErrorCode": outcome.error_code, "ErrorMessage": outcome.message}
 
 
 def parse_entry(entry: dict[str, Any], where: str) -> OutRecord:

@@ -25,6 +25,7 @@ from starlette.concurrency import run_in_threadpool
 from pinpipe import __version__
 from pinpipe.api import dashboard, health
 from pinpipe.api.availability import LogWatch
+from pinpipe.api.backpressure import InFlightBudget
 from pinpipe.api.deps import ApiKeyGuard
 from pinpipe.api.errors import install_error_handlers
 from pinpipe.api.kafka_rest import KafkaRestRoutes
@@ -115,6 +116,7 @@ def create_app(
     app.state.settings = settings
     app.state.api_keys = [k.get_secret_value().encode() for k in settings.api_keys]
     app.state.metrics = metrics = GatewayMetrics()
+    app.state.budget = InFlightBudget(settings.api_in_flight_bytes)
     # Set now so dependency overrides and tests see them even before start-up; replaced in lifespan.
     app.state.log = log
     app.state.stream_log = stream_log or log
