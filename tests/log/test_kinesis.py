@@ -11,6 +11,7 @@ import pytest
 from pinpipe.errors import BackendUnavailableError, RetryableError, ValidationError
 from pinpipe.log import OutRecord, TopicPartition, UnknownTopicError
 from pinpipe.log import kinesis as kinesis_module
+from pinpipe.log.base import Appended, PartlyAppendedError, RecordRefused
 from pinpipe.log.kinesis import MAX_BYTES_PER_CALL, KinesisLog, chunks
 from tests.log.test_contract import read_at_least, settings_for, unique
 
@@ -99,16 +100,61 @@ def test_failed_records_are_retried_alone(log: KinesisLog, monkeypatch: pytest.M
 def test_records_that_keep_failing_are_reported(
     log: KinesisLog, monkeypatch: pytest.MonkeyPatch, code: str, error: type[Exception]
 ) -> None:
+    """Nothing went in: the whole append fails, throttling as retryable (429), anything else as 503."""
     stream = unique("kinesis-fail")
     log.create_topic(stream, 1)
     monkeypatch.setattr(kinesis_module, "PUT_BACKOFF_S", 0.001)
-    monkeypatch.setattr(log.client, "put_records", FlakyPuts(log.client.put_records, code, 99, {b"b"}))
+    monkeypatch.setattr(log.client, "put_records", FlakyPuts(log.client.put_records, code, 99, {b"a", b"b"}))
     with pytest.raises(error) as caught:
         log.append(stream, [OutRecord(b"a"), OutRecord(b"b")])
-    assert code in str(caught.value) and "1 × " in str(caught.value)
+    assert code in str(caught.value) and "2 × " in str(caught.value)
+    assert not isinstance(caught.value, PartlyAppendedError)
     if code.startswith("Provisioned"):
         assert isinstance(caught.value, RetryableError) and caught.value.retry_after is not None
         assert not isinstance(caught.value, BackendUnavailableError)
+
+
+@pytest.mark.parametrize("code", ["ProvisionedThroughputExceededException", "InternalFailure"])
+def test_a_batch_that_goes_in_partly_says_which_records_are_in(
+    log: KinesisLog, monkeypatch: pytest.MonkeyPatch, code: str
+) -> None:
+    stream = unique("kinesis-partly")
+    log.create_topic(stream, 1)
+    monkeypatch.setattr(kinesis_module, "PUT_BACKOFF_S", 0.001)
+    monkeypatch.setattr(log.client, "put_records", FlakyPuts(log.client.put_records, code, 99, {b"b"}))
+    with pytest.raises(PartlyAppendedError) as caught:
+        log.append(stream, [OutRecord(b"a"), OutRecord(b"b"), OutRecord(b"c")])
+    first, second, third = caught.value.outcomes
+    assert isinstance(first, Appended) and isinstance(third, Appended) and third.offset > first.offset
+    assert second == RecordRefused(code, "simulated")
+    assert caught.value.unavailable is (code == "InternalFailure") and caught.value.retry_after is not None
+    consumer = log.consumer(unique("g"), [stream])
+    try:
+        got = read_at_least(consumer, 2)
+    finally:
+        consumer.close()
+    assert {r.offset: r.value for r in got} == {first.offset: b"a", third.offset: b"c"}
+
+
+def test_a_chunk_that_fails_stops_the_append_and_refuses_the_rest(
+    log: KinesisLog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """1,200 records in chunks of 500: the second chunk keeps failing, so the third is never sent."""
+    stream = unique("kinesis-stop")
+    log.create_topic(stream, 1)
+    monkeypatch.setattr(kinesis_module, "PUT_BACKOFF_S", 0.001)
+    values = [f"r{i}".encode() for i in range(1200)]
+    doomed = {values[600]}
+    flaky = FlakyPuts(log.client.put_records, "ProvisionedThroughputExceededException", 99, doomed)
+    monkeypatch.setattr(log.client, "put_records", flaky)
+    with pytest.raises(PartlyAppendedError) as caught:
+        log.append(stream, [OutRecord(v) for v in values])
+    outcomes = caught.value.outcomes
+    assert flaky.calls == [500, 500, 1, 1, 1, 1]  # the third chunk (records 1000-1199) was not sent
+    assert [i for i, o in enumerate(outcomes) if isinstance(o, RecordRefused)] == [600, *range(1000, 1200)]
+    refused = [o for o in outcomes if isinstance(o, RecordRefused)]
+    assert {o.error_code for o in refused} == {"ProvisionedThroughputExceededException"}
+    assert not caught.value.unavailable
 
 
 def test_shards_are_partitions_by_sorted_id(log: KinesisLog) -> None:

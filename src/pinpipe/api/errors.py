@@ -18,7 +18,7 @@ from starlette.responses import Response
 
 from pinpipe.api.availability import LogDownError
 from pinpipe.errors import BackendUnavailableError, PinpipeError, RetryableError, ValidationError
-from pinpipe.log.base import InvalidPartitionError, UnknownTopicError
+from pinpipe.log.base import InvalidPartitionError, PartlyAppendedError, UnknownTopicError
 
 logger = logging.getLogger("pinpipe.api")
 
@@ -81,7 +81,7 @@ def from_pinpipe_error(exc: PinpipeError) -> ApiError:
         return ApiError(404, str(exc), error_code=PARTITION_NOT_FOUND)
     if isinstance(exc, ValidationError):
         return ApiError(400, str(exc))
-    if isinstance(exc, BackendUnavailableError):
+    if isinstance(exc, BackendUnavailableError) or (isinstance(exc, PartlyAppendedError) and exc.unavailable):
         return ApiError(503, f"event log unavailable, nothing was written: {exc}", retry_after=exc.retry_after or 1.0)
     if isinstance(exc, RetryableError):
         return ApiError(429, f"event log busy, nothing was written: {exc}", retry_after=exc.retry_after or 1.0)

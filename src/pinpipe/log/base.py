@@ -105,6 +105,38 @@ class Appended:
     offset: int
 
 
+@dataclass(frozen=True, slots=True)
+class RecordRefused:
+    """A record of an append that is not in the log, with the backend's reason (Kinesis's ``ErrorCode``)."""
+
+    error_code: str
+    message: str
+
+
+class PartlyAppendedError(RetryableError):
+    """Some records of one append are durable and the others are not.
+
+    Only a log whose appends are not atomic raises it (Kinesis: ``PutRecords`` succeeds or fails per
+    record, by AWS's design). ``outcomes`` has one entry per record, in order, so the gateway can answer
+    exactly what is in the log and a client sends again only what is not; sending the whole batch again
+    would put the durable records in twice. ``unavailable``: the backend failed (503) rather than
+    throttled (429). Raised only when at least one record is durable and one is not.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        outcomes: Sequence[Appended | RecordRefused],
+        *,
+        unavailable: bool,
+        retry_after: float | None = None,
+        hint: str | None = None,
+    ) -> None:
+        super().__init__(message, retry_after=retry_after, hint=hint)
+        self.outcomes = list(outcomes)
+        self.unavailable = unavailable
+
+
 class UnknownTopicError(PinpipeError):
     """The topic/stream does not exist; the gateway answers 404 (40401)."""
 
@@ -174,7 +206,11 @@ class EventLog(Protocol):
     capabilities: LogCapabilities
 
     def append(self, topic: str, records: Sequence[OutRecord]) -> list[Appended]:
-        """Append all or nothing; one :class:`Appended` per record, in order."""
+        """Append all or nothing; one :class:`Appended` per record, in order.
+
+        A log without atomic appends (Kinesis) raises :class:`PartlyAppendedError` when only some
+        records went in, saying which.
+        """
         ...
 
     def topics(self) -> dict[str, int]:

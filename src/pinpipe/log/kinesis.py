@@ -19,13 +19,15 @@ Mapping onto the log contract:
 Appending: ``PutRecords`` in chunks of at most 500 records and 5 MiB. Kinesis reports failures per
 record (``FailedRecordCount``, ``ErrorCode``): the failed records alone are sent again with
 exponential backoff (so a retried record lands after records of the same batch that went through at
-first: readers see shard order, which is sequence-number order); what still fails is reported with
-its error codes — only throttling
-(``ProvisionedThroughputExceededException``) → :class:`~pinpipe.errors.RetryableError` with
+first: readers see shard order, which is sequence-number order). Kinesis has no transactions, so what
+still fails is reported exactly, per record: when nothing went in, the whole append fails — only
+throttling (``ProvisionedThroughputExceededException``) → :class:`~pinpipe.errors.RetryableError` with
 ``retry_after`` (the gateway's 429), anything else → :class:`~pinpipe.errors.BackendUnavailableError`
-(503). Kinesis has no transactions, so a batch that fails part-way leaves the records that were
-accepted in the stream; the client retries the whole batch and downstream readers deduplicate on
-``ind`` (DESIGN.md "Cleaning"). Input errors (unknown stream, a closed or missing shard, a record over
+(503); when some records went in, :class:`~pinpipe.log.base.PartlyAppendedError` carries one outcome per
+record (where it landed, or its ``ErrorCode``), and the gateway answers as Kinesis itself does — 200
+with ``FailedRecordCount`` — so a client sends again only the records that are not in the stream. A
+chunk that fails stops the append: the chunks after it are not sent, their records refused with its
+cause. Input errors (unknown stream, a closed or missing shard, a record over
 1 MiB, a key that is not 1–256 characters of UTF-8) are found before anything is sent. Partition:
 explicit ``partition`` → ``ExplicitHashKey`` = that shard's first hash key; else the key is the
 ``PartitionKey``; else a random ``PartitionKey`` spreads records over the shards.
@@ -67,7 +69,9 @@ from pinpipe.log.base import (
     InvalidPartitionError,
     LogCapabilities,
     OutRecord,
+    PartlyAppendedError,
     Record,
+    RecordRefused,
     RevokeFn,
     TopicPartition,
     UnknownTopicError,
@@ -140,6 +144,11 @@ class Shard:
     starting_hash_key: str
     starting_sequence_number: int
     is_open: bool
+
+
+def _throttled(error: RetryableError) -> bool:
+    """Throttling (429: slow down) rather than a failure of the service (503)."""
+    return not isinstance(error, BackendUnavailableError)
 
 
 def partition_key_of(record: OutRecord, index: int) -> str:
@@ -344,16 +353,44 @@ class KinesisLog(Closing):
             if len(entry["Data"]) + len(entry["PartitionKey"].encode("utf-8")) > MAX_RECORD_BYTES:
                 raise ValidationError(f"record {i} is over Kinesis' 1 MiB limit (data + partition key)")
             entries.append(entry)
-        results: list[dict[str, Any] | None] = [None] * len(entries)
+        outcomes: list[Appended | RecordRefused | None] = [None] * len(entries)
+        error: RetryableError | None = None
         for chunk in chunks(entries):
-            self._put_chunk(topic, entries, chunk, results)
-        return [self._appended(topic, r) for r in results if r is not None]
+            try:
+                error = self._put_chunk(topic, entries, chunk, outcomes)
+            except RetryableError as exc:  # the call itself failed: the records it left are not in the stream
+                error = exc
+            if error is not None:
+                break  # the chunks after it are not sent: their records are refused with the same cause
+        if error is None:
+            return [o for o in outcomes if isinstance(o, Appended)]
+        if not any(isinstance(o, Appended) for o in outcomes):
+            raise error  # nothing went in: the whole request failed, exactly
+        code = "ProvisionedThroughputExceededException" if _throttled(error) else "InternalFailure"
+        refused = RecordRefused(code, f"not written: {error.message}")
+        done = [refused if o is None else o for o in outcomes]
+        written = sum(isinstance(o, Appended) for o in done)
+        raise PartlyAppendedError(
+            f"Kinesis took {written} of {len(done)} records to {topic!r}; {len(done) - written} not written: "
+            f"{error.message}",
+            done,
+            unavailable=not _throttled(error),
+            retry_after=error.retry_after,
+            hint="send again only the records not written; the others are in the stream",
+        )
 
     def _put_chunk(
-        self, topic: str, entries: list[dict[str, Any]], chunk: list[int], results: list[dict[str, Any] | None]
-    ) -> None:
+        self,
+        topic: str,
+        entries: list[dict[str, Any]],
+        chunk: list[int],
+        outcomes: list[Appended | RecordRefused | None],
+    ) -> RetryableError | None:
+        """Put one chunk, retrying the records Kinesis failed; the error that stopped it, if any (its records
+        still failing are refused in ``outcomes`` with their own codes)."""
         pending = chunk
         failures: dict[str, int] = {}
+        codes: dict[int, tuple[str, str]] = {}
         for attempt in range(PUT_ATTEMPTS):
             if attempt:
                 time.sleep(PUT_BACKOFF_S * 2 ** (attempt - 1) * (0.5 + random.random()))
@@ -362,23 +399,26 @@ class KinesisLog(Closing):
             except (BotoCoreError, ClientError) as exc:
                 raise translate(exc, f"put {len(pending)} records to {topic!r}", topic) from exc
             failed: list[int] = []
-            failures = {}
+            failures, codes = {}, {}
             for i, outcome in zip(pending, response["Records"], strict=True):
                 code = outcome.get("ErrorCode")
                 if code:
                     failed.append(i)
                     failures[code] = failures.get(code, 0) + 1
+                    codes[i] = (code, outcome.get("ErrorMessage") or code)
                 else:
-                    results[i] = outcome
+                    outcomes[i] = self._appended(topic, outcome)
             if not failed:
-                return
+                return None
             pending = failed
+        for i, (code, message) in codes.items():
+            outcomes[i] = RecordRefused(code, message)
         detail = ", ".join(f"{n} × {code}" for code, n in sorted(failures.items()))
         message = f"Kinesis refused {len(pending)} records to {topic!r} after {PUT_ATTEMPTS} attempts: {detail}"
-        hint = "the batch may be partly written; retrying is safe, readers deduplicate on ind"
+        hint = "nothing of this request was written; retrying is safe"
         if set(failures) <= THROTTLED:
-            raise RetryableError(message, retry_after=1.0, hint=hint)
-        raise BackendUnavailableError(message, retry_after=1.0, hint=hint)
+            return RetryableError(message, retry_after=1.0, hint=hint)
+        return BackendUnavailableError(message, retry_after=1.0, hint=hint)
 
     def _appended(self, topic: str, outcome: dict[str, Any]) -> Appended:
         return Appended(self.partition_of(topic, outcome["ShardId"]), int(outcome["SequenceNumber"]))
