@@ -30,7 +30,7 @@ class InFlightBudget:
     def __init__(self, limit: int) -> None:
         self.limit = limit
         self.used = 0
-        self.refused = 0  # requests answered 429 by this budget, for /metrics and tests
+        self.refused = 0  # requests this budget answered 429 (/metrics counts them among all 429 answers)
 
     @contextlib.contextmanager
     def hold(self, request: Request) -> Iterator[None]:

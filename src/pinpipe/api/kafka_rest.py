@@ -63,7 +63,7 @@ class KafkaRestRoutes:
 
     @staticmethod
     async def produce(topic: str, request: Request, log: LogDep, metrics: MetricsDep) -> Response:
-        """Append every record of the body, all or nothing; 200 means each offset it gives is durable.
+        """Append the body's records; a 200 means each offset it gives is durable.
 
         On a log whose appends are all or nothing (embedded, Kafka) that is every record. A log that
         took only some (Kinesis) answers the others with ``error_code`` 2 (retriable) and no offset,
