@@ -11,7 +11,7 @@ from pinpipe.errors import BackendUnavailableError, ConfigError
 from pinpipe.log import OutRecord, Record, TopicPartition
 from pinpipe.log import kafka as kafka_module
 from pinpipe.log.base import GroupJoinTimeoutError
-from pinpipe.log.kafka import KafkaConsumer, KafkaLog, client_configs, rebalance_bound_s
+from pinpipe.log.kafka import FETCH_QUEUE_BACKOFF_MS, KafkaConsumer, KafkaLog, client_configs, rebalance_bound_s
 from tests import services
 from tests.log.test_contract import KAFKA_TEST_SETTINGS, read_at_least, settings_for, unique
 from tests.support import kafka as kafka_support
@@ -261,6 +261,10 @@ def test_passthrough_settings_cannot_weaken_the_guarantees() -> None:
     # Each client gets only the properties it understands; security goes to all of them.
     assert "session.timeout.ms" in consumer and "session.timeout.ms" not in producer
     assert "linger.ms" not in consumer and "acks" not in admin
+    # librdkafka's 1-s pause of a partition whose local queue is full starved the sink: shorter, and the
+    # user's own value wins
+    assert consumer["fetch.queue.backoff.ms"] == FETCH_QUEUE_BACKOFF_MS < 1000
+    assert client_configs("kafka://a:9092", {"fetch.queue.backoff.ms": "500"})[1]["fetch.queue.backoff.ms"] == "500"
     assert all(c["security.protocol"] == "SASL_SSL" and c["sasl.password"] == "s3cret" for c in (producer, admin))
 
 
