@@ -52,6 +52,7 @@ import sqlite3
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -144,11 +145,6 @@ class Shard:
     starting_hash_key: str
     starting_sequence_number: int
     is_open: bool
-
-
-def _throttled(error: RetryableError) -> bool:
-    """Throttling (429: slow down) rather than a failure of the service (503)."""
-    return not isinstance(error, BackendUnavailableError)
 
 
 def partition_key_of(record: OutRecord, index: int) -> str:
@@ -366,7 +362,8 @@ class KinesisLog(Closing):
             return [o for o in outcomes if isinstance(o, Appended)]
         if not any(isinstance(o, Appended) for o in outcomes):
             raise error  # nothing went in: the whole request failed, exactly
-        code = "ProvisionedThroughputExceededException" if _throttled(error) else "InternalFailure"
+        unavailable = isinstance(error, BackendUnavailableError)  # else throttled: 429, slow down
+        code = "InternalFailure" if unavailable else "ProvisionedThroughputExceededException"
         refused = RecordRefused(code, f"not written: {error.message}")
         done = [refused if o is None else o for o in outcomes]
         written = sum(isinstance(o, Appended) for o in done)
@@ -374,7 +371,7 @@ class KinesisLog(Closing):
             f"Kinesis took {written} of {len(done)} records to {topic!r}; {len(done) - written} not written: "
             f"{error.message}",
             done,
-            unavailable=not _throttled(error),
+            unavailable=unavailable,
             retry_after=error.retry_after,
             hint="send again only the records not written; the others are in the stream",
         )
@@ -389,8 +386,7 @@ class KinesisLog(Closing):
         """Put one chunk, retrying the records Kinesis failed; the error that stopped it, if any (its records
         still failing are refused in ``outcomes`` with their own codes)."""
         pending = chunk
-        failures: dict[str, int] = {}
-        codes: dict[int, tuple[str, str]] = {}
+        codes: dict[int, tuple[str, str]] = {}  # record index → (ErrorCode, ErrorMessage) of the last attempt
         for attempt in range(PUT_ATTEMPTS):
             if attempt:
                 time.sleep(PUT_BACKOFF_S * 2 ** (attempt - 1) * (0.5 + random.random()))
@@ -398,21 +394,19 @@ class KinesisLog(Closing):
                 response = self.client.put_records(StreamName=topic, Records=[entries[i] for i in pending])
             except (BotoCoreError, ClientError) as exc:
                 raise translate(exc, f"put {len(pending)} records to {topic!r}", topic) from exc
-            failed: list[int] = []
-            failures, codes = {}, {}
+            codes = {}
             for i, outcome in zip(pending, response["Records"], strict=True):
                 code = outcome.get("ErrorCode")
                 if code:
-                    failed.append(i)
-                    failures[code] = failures.get(code, 0) + 1
                     codes[i] = (code, outcome.get("ErrorMessage") or code)
                 else:
                     outcomes[i] = self._appended(topic, outcome)
-            if not failed:
+            if not codes:
                 return None
-            pending = failed
+            pending = list(codes)
         for i, (code, message) in codes.items():
             outcomes[i] = RecordRefused(code, message)
+        failures = Counter(code for code, _ in codes.values())
         detail = ", ".join(f"{n} × {code}" for code, n in sorted(failures.items()))
         message = f"Kinesis refused {len(pending)} records to {topic!r} after {PUT_ATTEMPTS} attempts: {detail}"
         hint = "nothing of this request was written; retrying is safe"
