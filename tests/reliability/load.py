@@ -167,9 +167,9 @@ async def hold(url: str, payloads: list[bytes], records: int, rate_rps: float, s
         pending: set[asyncio.Task[None]] = set()
 
         async def sample() -> None:
-            while time.monotonic() - t0 < seconds:
-                rss.append((time.monotonic() - t0, tree_rss(gateway)))
-                run.cpu.append((time.monotonic() - t0, psutil.cpu_times()))
+            while (offset := time.monotonic() - t0) < seconds:
+                rss.append((offset, tree_rss(gateway)))
+                run.cpu.append((offset, psutil.cpu_times()))
                 await asyncio.sleep(1.0)
 
         sampler = asyncio.create_task(sample())
